@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv when it is
+# missing and reinstall only when pyproject.toml changed, so re-running them is fast.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint unit system-deps bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(VENV)/.installed-all: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[all]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed-all
+
+demo: $(VENV)/.installed-all
+	$(VENV)/bin/lepton demo
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy src
+
+test: $(VENV)/.installed-dev system-deps lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/startup.py
+	$(PY) bench/tracking.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lepton-demo

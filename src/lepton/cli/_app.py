@@ -1,0 +1,22 @@
+"""The Typer application: command groups are registered here, defined in their own modules."""
+
+from __future__ import annotations
+
+import typer
+
+from lepton.cli import _demo, _env, _projects, _runs
+
+app = typer.Typer(
+    name="lepton",
+    help="Lepton: data -> training -> evaluation -> registry -> deployment -> monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+app.add_typer(_projects.init_app, name="init")
+app.add_typer(_projects.projects_app, name="projects")
+app.add_typer(_runs.app, name="runs")
+app.command("demo")(_demo.demo)
+app.command("env")(_env.env)
+app.command("doctor")(_env.doctor)

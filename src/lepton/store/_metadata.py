@@ -1,0 +1,290 @@
+"""Reads and writes of the metadata tables: the only place that speaks SQL.
+
+Every write runs in one transaction (``BEGIN IMMEDIATE`` on SQLite), so a process killed in
+the middle leaves either all of a change or none of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+
+from lepton.store import _schema as t
+from lepton.store._engine import open_engine
+
+MetricRow = tuple[str, str, int, float, float]  # run_id, key, step, timestamp, value
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class MetadataStore:
+    """Projects, runs, params, tags, metrics and artifact records in one SQL database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = open_engine(url)
+        self._writer = self.engine.execution_options(lepton_write=True)
+        placeholder = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self._insert_metrics_sql = (
+            "INSERT INTO metrics (run_id, key, step, timestamp, value) VALUES "
+            f"({', '.join([placeholder] * 5)})"
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with self._writer.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    # projects ------------------------------------------------------------------------------
+    def insert_project(self, name: str, path: str | None, description: str) -> dict[str, Any]:
+        row = {
+            "id": new_id(),
+            "name": name,
+            "path": path,
+            "description": description,
+            "created_at": time.time(),
+        }
+        with self.write() as conn:
+            conn.execute(insert(t.projects).values(**row))
+        return row
+
+    def get_project(self, name: str) -> dict[str, Any] | None:
+        with self.read() as conn:
+            found = conn.execute(select(t.projects).where(t.projects.c.name == name)).first()
+        return dict(found._mapping) if found else None
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            rows = conn.execute(select(t.projects).order_by(t.projects.c.name)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def update_project_path(self, project_id: str, path: str) -> None:
+        with self.write() as conn:
+            conn.execute(update(t.projects).where(t.projects.c.id == project_id).values(path=path))
+
+    # runs ------------------------------------------------------------------------------------
+    def insert_run(
+        self,
+        project_id: str,
+        name: str,
+        parent_id: str | None,
+        lineage: dict[str, Any],
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        row = {
+            "id": new_id(),
+            "project_id": project_id,
+            "name": name,
+            "status": "running",
+            "start_time": time.time(),
+            "end_time": None,
+            "error": None,
+            "parent_id": parent_id,
+            "lineage": lineage,
+        }
+        with self.write() as conn:
+            conn.execute(insert(t.runs).values(**row))
+            if tags:
+                conn.execute(
+                    insert(t.tags), [{"run_id": row["id"], "key": k, "value": v} for k, v in tags.items()]
+                )
+        return row
+
+    def _run_query(self) -> Any:
+        return select(t.runs, t.projects.c.name.label("project")).join(
+            t.projects, t.projects.c.id == t.runs.c.project_id
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self.read() as conn:
+            found = conn.execute(self._run_query().where(t.runs.c.id == run_id)).first()
+            if found is None:
+                return None
+            run = dict(found._mapping)
+            self._attach_details(conn, [run])
+        return run
+
+    def find_run_ids(self, prefix: str, limit: int = 2) -> list[str]:
+        with self.read() as conn:
+            rows = conn.execute(
+                select(t.runs.c.id).where(t.runs.c.id.startswith(prefix, autoescape=True)).limit(limit)
+            ).all()
+        return [r[0] for r in rows]
+
+    def list_runs(
+        self,
+        project_id: str | None = None,
+        status: str | None = None,
+        parent_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        query = self._run_query()
+        conditions = []
+        if project_id is not None:
+            conditions.append(t.runs.c.project_id == project_id)
+        if status is not None:
+            conditions.append(t.runs.c.status == status)
+        if parent_id is not None:
+            conditions.append(t.runs.c.parent_id == parent_id)
+        if conditions:
+            query = query.where(and_(*conditions))
+        query = query.order_by(t.runs.c.start_time.desc(), t.runs.c.id).limit(limit).offset(offset)
+        with self.read() as conn:
+            runs = [dict(r._mapping) for r in conn.execute(query).all()]
+            self._attach_details(conn, runs)
+        return runs
+
+    def _attach_details(self, conn: Connection, runs: list[dict[str, Any]]) -> None:
+        """Add params, tags, latest metrics and inputs to run rows, in four queries in all."""
+        if not runs:
+            return
+        by_id = {r["id"]: r for r in runs}
+        for r in runs:
+            r.update(params={}, tags={}, metrics={}, inputs=[])
+        ids = list(by_id)
+        for row in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))):
+            by_id[row.run_id]["params"][row.key] = json.loads(row.value)
+        for row in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))):
+            by_id[row.run_id]["tags"][row.key] = row.value
+        for row in conn.execute(select(t.run_inputs).where(t.run_inputs.c.run_id.in_(ids))):
+            by_id[row.run_id]["inputs"].append(
+                {"kind": row.kind, "name": row.name, "version": row.version}
+            )
+        # the latest value of each metric: the row with the highest step (then the newest id)
+        latest = (
+            select(
+                t.metrics.c.run_id,
+                t.metrics.c.key,
+                t.metrics.c.value,
+                func.row_number()
+                .over(
+                    partition_by=(t.metrics.c.run_id, t.metrics.c.key),
+                    order_by=(t.metrics.c.step.desc(), t.metrics.c.id.desc()),
+                )
+                .label("rank"),
+            )
+            .where(t.metrics.c.run_id.in_(ids))
+            .subquery()
+        )
+        for row in conn.execute(select(latest).where(latest.c.rank == 1)):
+            by_id[row.run_id]["metrics"][row.key] = row.value
+
+    def finish_run(self, run_id: str, status: str, error: str | None) -> None:
+        with self.write() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
+                .values(status=status, end_time=time.time(), error=error)
+            )
+
+    def update_lineage(self, run_id: str, lineage: dict[str, Any]) -> None:
+        with self.write() as conn:
+            current = conn.execute(select(t.runs.c.lineage).where(t.runs.c.id == run_id)).scalar()
+            conn.execute(
+                update(t.runs).where(t.runs.c.id == run_id).values(lineage={**(current or {}), **lineage})
+            )
+
+    def upsert_key_values(self, table_name: str, run_id: str, values: dict[str, str]) -> None:
+        """Set params or tags: insert new keys, overwrite existing ones, in one transaction."""
+        table = {"params": t.params, "tags": t.tags}[table_name]
+        with self.write() as conn:
+            existing = set(
+                conn.execute(
+                    select(table.c.key).where(table.c.run_id == run_id, table.c.key.in_(list(values)))
+                ).scalars()
+            )
+            new = [{"run_id": run_id, "key": k, "value": v} for k, v in values.items() if k not in existing]
+            if new:
+                conn.execute(insert(table), new)
+            for key in existing:
+                conn.execute(
+                    update(table)
+                    .where(table.c.run_id == run_id, table.c.key == key)
+                    .values(value=values[key])
+                )
+
+    def add_inputs(self, run_id: str, inputs: Iterable[tuple[str, str, str]]) -> None:
+        with self.write() as conn:
+            have = {
+                (r.kind, r.name, r.version)
+                for r in conn.execute(select(t.run_inputs).where(t.run_inputs.c.run_id == run_id))
+            }
+            rows = [
+                {"run_id": run_id, "kind": k, "name": n, "version": v}
+                for k, n, v in inputs
+                if (k, n, v) not in have
+            ]
+            if rows:
+                conn.execute(insert(t.run_inputs), rows)
+
+    # metrics ---------------------------------------------------------------------------------
+    def insert_metrics(self, rows: Sequence[MetricRow]) -> None:
+        """Insert metric points in one transaction, straight through the driver's executemany.
+
+        The statement is plain portable SQL; only the placeholder follows the driver. This is
+        the hot path of metric logging, so it skips SQLAlchemy's per-row processing.
+        """
+        if rows:
+            with self.write() as conn:
+                conn.exec_driver_sql(self._insert_metrics_sql, list(rows))
+
+    def metric_history(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
+        query = select(t.metrics.c.key, t.metrics.c.step, t.metrics.c.timestamp, t.metrics.c.value).where(
+            t.metrics.c.run_id == run_id
+        )
+        if key is not None:
+            query = query.where(t.metrics.c.key == key)
+        query = query.order_by(t.metrics.c.key, t.metrics.c.step, t.metrics.c.id)
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def max_steps(self, run_id: str) -> dict[str, int]:
+        with self.read() as conn:
+            rows = conn.execute(
+                select(t.metrics.c.key, func.max(t.metrics.c.step))
+                .where(t.metrics.c.run_id == run_id)
+                .group_by(t.metrics.c.key)
+            ).all()
+        return {key: int(step) for key, step in rows}
+
+    # artifacts -------------------------------------------------------------------------------
+    def record_artifact(self, run_id: str, path: str, store_key: str, size: int, sha256: str) -> None:
+        with self.write() as conn:
+            conn.execute(
+                t.artifacts.delete().where(t.artifacts.c.run_id == run_id, t.artifacts.c.path == path)
+            )
+            conn.execute(
+                insert(t.artifacts).values(
+                    run_id=run_id,
+                    path=path,
+                    store_key=store_key,
+                    size=size,
+                    sha256=sha256,
+                    created_at=time.time(),
+                )
+            )
+
+    def list_artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            rows = conn.execute(
+                select(t.artifacts).where(t.artifacts.c.run_id == run_id).order_by(t.artifacts.c.path)
+            ).all()
+        return [dict(r._mapping) for r in rows]

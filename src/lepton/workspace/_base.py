@@ -1,0 +1,117 @@
+"""The one interface every layer above reads and writes through.
+
+``LocalWorkspace`` implements it over the embedded store; a ``RemoteWorkspace`` over the team
+server's REST API implements the same methods, so code above never knows which it holds.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from lepton.workspace._records import ArtifactInfo, MetricPoint, ProjectInfo, RunInfo
+
+if TYPE_CHECKING:
+    from lepton.store._metadata import MetricRow
+
+
+class Workspace(ABC):
+    """Projects, runs, metrics and artifacts. Datasets, models and deployments join later."""
+
+    #: where this workspace lives, for messages ("~/.lepton", "https://lepton.example")
+    location: str
+
+    # projects
+    @abstractmethod
+    def create_project(self, name: str, path: str | None = None, description: str = "") -> ProjectInfo: ...
+
+    @abstractmethod
+    def get_project(self, name: str) -> ProjectInfo: ...
+
+    @abstractmethod
+    def list_projects(self) -> list[ProjectInfo]: ...
+
+    @abstractmethod
+    def ensure_project(self, name: str) -> ProjectInfo:
+        """The project named ``name``, created (with no folder) when it does not exist yet."""
+
+    # runs
+    @abstractmethod
+    def create_run(
+        self,
+        project: str,
+        name: str,
+        *,
+        parent_id: str | None = None,
+        lineage: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> RunInfo: ...
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunInfo:
+        """The run with id ``run_id`` (a unique prefix of at least 4 characters is enough)."""
+
+    @abstractmethod
+    def list_runs(
+        self,
+        project: str | None = None,
+        *,
+        status: str | None = None,
+        parent_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunInfo]: ...
+
+    @abstractmethod
+    def end_run(self, run_id: str, status: str, error: str | None = None) -> None: ...
+
+    @abstractmethod
+    def reopen_run(self, run_id: str) -> RunInfo:
+        """Mark a finished, failed or killed run as running again (to resume it)."""
+
+    @abstractmethod
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None: ...
+
+    @abstractmethod
+    def update_lineage(self, run_id: str, lineage: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def add_run_inputs(self, run_id: str, inputs: Iterable[tuple[str, str, str]]) -> None:
+        """Record (kind, name, version) inputs of a run, e.g. ("dataset", "credit", "3f2a...")."""
+
+    # metrics
+    @abstractmethod
+    def log_metrics(self, rows: Sequence[MetricRow]) -> None:
+        """Write (run_id, key, step, timestamp, value) points in one batch."""
+
+    @abstractmethod
+    def metric_history(self, run_id: str, key: str | None = None) -> list[MetricPoint]: ...
+
+    @abstractmethod
+    def last_steps(self, run_id: str) -> dict[str, int]:
+        """The highest step logged so far for each metric of a run."""
+
+    # artifacts
+    @abstractmethod
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactInfo]:
+        """Upload a file, or a folder recursively, into the run's artifacts."""
+
+    @abstractmethod
+    def list_artifacts(self, run_id: str) -> list[ArtifactInfo]: ...
+
+    @abstractmethod
+    def open_artifact(self, run_id: str, path: str) -> BinaryIO: ...
+
+    @abstractmethod
+    def download_artifacts(
+        self, run_id: str, path: str, dest: str | os.PathLike[str]
+    ) -> Path:
+        """Download one artifact, or every artifact under a folder path, to ``dest``."""

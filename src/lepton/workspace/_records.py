@@ -1,0 +1,77 @@
+"""What the workspace hands back: small frozen records, the same locally and remotely."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RUN_STATUSES = ("running", "finished", "failed", "killed")
+
+
+def _when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    id: str
+    name: str
+    path: str | None
+    description: str
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    project: str
+    name: str
+    status: str
+    start_time: float
+    end_time: float | None = None
+    error: str | None = None
+    parent_id: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # latest value of each metric
+    inputs: list[dict[str, str]] = field(default_factory=list)
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        return (self.end_time - self.start_time) if self.end_time else None
+
+    @property
+    def started(self) -> str:
+        return _when(self.start_time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RunInfo:
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    key: str
+    step: int
+    timestamp: float
+    value: float
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    path: str
+    size: int
+    sha256: str
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
