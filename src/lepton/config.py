@@ -49,7 +49,9 @@ class Settings:
     def with_home(self, home: Path) -> Settings:
         """The same settings with another home folder (and the store inside it)."""
         home = home.expanduser().resolve()
-        return replace(self, home=home, db_url=_default_db_url(home), artifacts_url=str(home / "artifacts"))
+        return replace(
+            self, home=home, db_url=_default_db_url(home), artifacts_url=str(home / "artifacts")
+        )
 
 
 def find_project_root(start: Path | None = None) -> Path | None:
@@ -94,7 +96,7 @@ def load_settings(cwd: Path | None = None, env: dict[str, str] | None = None) ->
     elif root is not None:
         home = root / ".lepton"
     else:
-        home = Path("~/.lepton")
+        home = Path(env.get("HOME") or Path.home()) / ".lepton"
     home = home.expanduser().resolve()
 
     backend = str(pick("backend", "local"))

@@ -13,8 +13,20 @@ from pathlib import Path
 from typing import Any
 
 _PACKAGES = (
-    "lepton-ai-sdk", "numpy", "pandas", "sqlalchemy", "alembic", "scikit-learn", "lightgbm",
-    "torch", "torchvision", "fastapi", "uvicorn", "psycopg", "boto3", "ray",
+    "lepton-ai-sdk",
+    "numpy",
+    "pandas",
+    "sqlalchemy",
+    "alembic",
+    "scikit-learn",
+    "lightgbm",
+    "torch",
+    "torchvision",
+    "fastapi",
+    "uvicorn",
+    "psycopg",
+    "boto3",
+    "ray",
 )
 
 
@@ -44,7 +56,9 @@ def _devices() -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     return {
-        "cuda": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else "none",
+        "cuda": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if cuda
+        else "none",
         "mps": mps,
         "selected": "cuda" if cuda else "mps" if mps else "cpu",
     }

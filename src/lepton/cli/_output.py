@@ -36,7 +36,9 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
 
 
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> None:
+def print_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], empty: str
+) -> None:
     """A table, or the ``empty`` hint (the command that fills it) when there are no rows."""
     if not rows:
         console.print(empty)

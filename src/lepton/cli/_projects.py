@@ -28,7 +28,9 @@ def init_project(
 
 
 @projects_app.command("list")
-def list_projects(json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def list_projects(
+    json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Projects in the current workspace."""
     from lepton.workspace import get_workspace
 

@@ -36,7 +36,15 @@ def list_runs(
         "Runs",
         ["id", "name", "project", "status", "started", "took", "metrics"],
         [
-            (r.id[:8], r.name, r.project, r.status, when(r.start_time), duration(r.duration), _metrics_preview(r.metrics))
+            (
+                r.id[:8],
+                r.name,
+                r.project,
+                r.status,
+                when(r.start_time),
+                duration(r.duration),
+                _metrics_preview(r.metrics),
+            )
             for r in runs
         ],
         empty="No runs yet. Start one in Python with lepton.start_run(), or run: lepton demo",
@@ -58,16 +66,32 @@ def show_run(
         print_json({**run.to_dict(), "artifacts": [a.to_dict() for a in artifacts]})
         return
     console.print(f"[bold]Run {run.name}[/]  id {run.id}  project {run.project}")
-    console.print(f"status {run.status}, started {when(run.start_time)}, took {duration(run.duration)}")
+    console.print(
+        f"status {run.status}, started {when(run.start_time)}, took {duration(run.duration)}"
+    )
     if run.error:
         console.print(f"[red]error:[/] {run.error}", highlight=False)
-    for title, values in (("Params", run.params), ("Metrics (latest)", run.metrics), ("Tags", run.tags)):
+    for title, values in (
+        ("Params", run.params),
+        ("Metrics (latest)", run.metrics),
+        ("Tags", run.tags),
+    ):
         if values:
             print_table(title, ["key", "value"], sorted(values.items()), empty="")
     if artifacts:
-        print_table("Artifacts", ["path", "size", "sha256"], [(a.path, a.size, a.sha256[:12]) for a in artifacts], empty="")
+        print_table(
+            "Artifacts",
+            ["path", "size", "sha256"],
+            [(a.path, a.size, a.sha256[:12]) for a in artifacts],
+            empty="",
+        )
     if run.inputs:
-        print_table("Inputs", ["kind", "name", "version"], [(i["kind"], i["name"], i["version"]) for i in run.inputs], empty="")
+        print_table(
+            "Inputs",
+            ["kind", "name", "version"],
+            [(i["kind"], i["name"], i["version"]) for i in run.inputs],
+            empty="",
+        )
     lineage = run.lineage
     if lineage.get("git_sha"):
         console.print(f"git {lineage['git_sha']}")

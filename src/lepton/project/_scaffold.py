@@ -37,7 +37,9 @@ class Project:
         return f"Project(name={self.name!r}, path={str(self.path) if self.path else None!r})"
 
     def _repr_html_(self) -> str:
-        return f"<b>Project {html.escape(self.name)}</b> at <code>{html.escape(str(self.path))}</code>"
+        return (
+            f"<b>Project {html.escape(self.name)}</b> at <code>{html.escape(str(self.path))}</code>"
+        )
 
 
 def _render(name: str, description: str) -> dict[str, str]:
@@ -50,7 +52,9 @@ def _render(name: str, description: str) -> dict[str, str]:
     return files
 
 
-def create_project(name: str, path: str | os.PathLike[str] | None = None, description: str = "") -> Project:
+def create_project(
+    name: str, path: str | os.PathLike[str] | None = None, description: str = ""
+) -> Project:
     """Create a project folder, register the project, and make it this process's project.
 
     The folder (default ``./NAME``) gets ``lepton.yaml``, ``data/``, ``notebooks/``, a runnable

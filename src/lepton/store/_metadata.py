@@ -103,7 +103,8 @@ class MetadataStore:
             conn.execute(insert(t.runs).values(**row))
             if tags:
                 conn.execute(
-                    insert(t.tags), [{"run_id": row["id"], "key": k, "value": v} for k, v in tags.items()]
+                    insert(t.tags),
+                    [{"run_id": row["id"], "key": k, "value": v} for k, v in tags.items()],
                 )
         return row
 
@@ -124,7 +125,9 @@ class MetadataStore:
     def find_run_ids(self, prefix: str, limit: int = 2) -> list[str]:
         with self.read() as conn:
             rows = conn.execute(
-                select(t.runs.c.id).where(t.runs.c.id.startswith(prefix, autoescape=True)).limit(limit)
+                select(t.runs.c.id)
+                .where(t.runs.c.id.startswith(prefix, autoescape=True))
+                .limit(limit)
             ).all()
         return [r[0] for r in rows]
 
@@ -199,7 +202,9 @@ class MetadataStore:
         with self.write() as conn:
             current = conn.execute(select(t.runs.c.lineage).where(t.runs.c.id == run_id)).scalar()
             conn.execute(
-                update(t.runs).where(t.runs.c.id == run_id).values(lineage={**(current or {}), **lineage})
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
+                .values(lineage={**(current or {}), **lineage})
             )
 
     def upsert_key_values(self, table_name: str, run_id: str, values: dict[str, str]) -> None:
@@ -208,10 +213,16 @@ class MetadataStore:
         with self.write() as conn:
             existing = set(
                 conn.execute(
-                    select(table.c.key).where(table.c.run_id == run_id, table.c.key.in_(list(values)))
+                    select(table.c.key).where(
+                        table.c.run_id == run_id, table.c.key.in_(list(values))
+                    )
                 ).scalars()
             )
-            new = [{"run_id": run_id, "key": k, "value": v} for k, v in values.items() if k not in existing]
+            new = [
+                {"run_id": run_id, "key": k, "value": v}
+                for k, v in values.items()
+                if k not in existing
+            ]
             if new:
                 conn.execute(insert(table), new)
             for key in existing:
@@ -247,9 +258,9 @@ class MetadataStore:
                 conn.exec_driver_sql(self._insert_metrics_sql, list(rows))
 
     def metric_history(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
-        query = select(t.metrics.c.key, t.metrics.c.step, t.metrics.c.timestamp, t.metrics.c.value).where(
-            t.metrics.c.run_id == run_id
-        )
+        query = select(
+            t.metrics.c.key, t.metrics.c.step, t.metrics.c.timestamp, t.metrics.c.value
+        ).where(t.metrics.c.run_id == run_id)
         if key is not None:
             query = query.where(t.metrics.c.key == key)
         query = query.order_by(t.metrics.c.key, t.metrics.c.step, t.metrics.c.id)
@@ -266,10 +277,14 @@ class MetadataStore:
         return {key: int(step) for key, step in rows}
 
     # artifacts -------------------------------------------------------------------------------
-    def record_artifact(self, run_id: str, path: str, store_key: str, size: int, sha256: str) -> None:
+    def record_artifact(
+        self, run_id: str, path: str, store_key: str, size: int, sha256: str
+    ) -> None:
         with self.write() as conn:
             conn.execute(
-                t.artifacts.delete().where(t.artifacts.c.run_id == run_id, t.artifacts.c.path == path)
+                t.artifacts.delete().where(
+                    t.artifacts.c.run_id == run_id, t.artifacts.c.path == path
+                )
             )
             conn.execute(
                 insert(t.artifacts).values(
@@ -285,6 +300,8 @@ class MetadataStore:
     def list_artifacts(self, run_id: str) -> list[dict[str, Any]]:
         with self.read() as conn:
             rows = conn.execute(
-                select(t.artifacts).where(t.artifacts.c.run_id == run_id).order_by(t.artifacts.c.path)
+                select(t.artifacts)
+                .where(t.artifacts.c.run_id == run_id)
+                .order_by(t.artifacts.c.path)
             ).all()
         return [dict(r._mapping) for r in rows]

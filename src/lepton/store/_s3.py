@@ -37,7 +37,9 @@ class S3ArtifactStore(ArtifactStore):
     def __init__(self, url: str, client: Any = None) -> None:
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not bucket:
-            raise InvalidParameterError(f"An S3 URL needs a bucket: s3://BUCKET/PREFIX, got {url!r}.")
+            raise InvalidParameterError(
+                f"An S3 URL needs a bucket: s3://BUCKET/PREFIX, got {url!r}."
+            )
         self.url = url
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -45,7 +47,9 @@ class S3ArtifactStore(ArtifactStore):
             boto3 = require("boto3", purpose="use an S3 artifact store")
             from botocore.config import Config
 
-            endpoint = os.environ.get("LEPTON_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+            endpoint = os.environ.get("LEPTON_S3_ENDPOINT_URL") or os.environ.get(
+                "AWS_ENDPOINT_URL"
+            )
             client = boto3.client(
                 "s3",
                 endpoint_url=endpoint,
@@ -113,7 +117,9 @@ class S3ArtifactStore(ArtifactStore):
         root = f"{self.prefix}/" if self.prefix else ""
         full, strip = root + prefix, len(root)
         found = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=full
+        ):
             for item in page.get("Contents", []):
                 head = self.client.head_object(Bucket=self.bucket, Key=item["Key"])
                 sha = head.get("Metadata", {}).get(_SHA_META, "")

@@ -68,7 +68,9 @@ tags = Table(
 metrics = Table(
     "metrics",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
     Column("key", String(250), nullable=False),
     Column("step", BigInteger, nullable=False),

@@ -15,30 +15,19 @@ import datetime as dt
 import html
 import os
 import threading
-import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
+from time import time as _now
 from types import TracebackType
 from typing import Any
 
 from lepton._validation import check_key, finite_float, to_json_value
 from lepton.errors import InvalidParameterError, LeptonError
-from lepton.tracking._flusher import MetricFlusher
 from lepton.workspace import ArtifactInfo, MetricPoint, RunInfo, Workspace, get_workspace
 
 _active: list[Run] = []
 _active_lock = threading.Lock()
-_flushers: dict[int, MetricFlusher] = {}
-
-
-def _flusher_for(workspace: Workspace) -> MetricFlusher:
-    with _active_lock:
-        flusher = _flushers.get(id(workspace))
-        if flusher is None:
-            flusher = MetricFlusher(workspace.log_metrics)
-            _flushers[id(workspace)] = flusher
-        return flusher
 
 
 class Run:
@@ -47,9 +36,11 @@ class Run:
     def __init__(self, workspace: Workspace, info: RunInfo) -> None:
         self._workspace = workspace
         self._info = info
-        self._flusher = _flusher_for(workspace)
+        self._id = info.id
+        self._flusher = workspace.metric_writer()
+        self._add = self._flusher.add
         self._next_step: dict[str, int] = {}
-        self._checked_keys: set[str] = set()
+        self._resumed_steps = workspace.last_steps(info.id) if info.metrics else {}
         self._ended = False
 
     # identity ---------------------------------------------------------------------------------
@@ -122,32 +113,42 @@ class Run:
         self._check_open()
         self._workspace.set_tags(self.id, {check_key("tag", k): str(v) for k, v in tags.items()})
 
-    def log_metric(self, key: str, value: float, step: int | None = None, timestamp: float | None = None) -> None:
-        """Record one point of the metric ``key``; ``step`` defaults to the next one."""
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: float | None = None
+    ) -> None:
+        """Record one point of the metric ``key``; ``step`` defaults to the next one.
+
+        This is the hot path of a training loop: the common case (a known key, a float, no
+        step) costs about a microsecond; the point is written later by the background writer.
+        """
         if self._ended:
             self._check_open()
-        if key not in self._checked_keys:
-            check_key("metric", key)
-            self._checked_keys.add(key)
-            if not self._next_step and self._info.metrics:  # a resumed run continues its steps
-                self._next_step = {k: s + 1 for k, s in self._workspace.last_steps(self.id).items()}
-        number = float(value) if type(value) is float else finite_float("Metric", key, value)
+        if key not in self._next_step:
+            self._first_point(key)
+        number = value if type(value) is float else finite_float("Metric", key, value)
         if number - number != 0.0:  # nan or inf, without a function call on the hot path
             finite_float("Metric", key, number)
         if step is None:
-            step = self._next_step.get(key, 0)
+            step = self._next_step[key]
         elif type(step) is not int:
             if not isinstance(step, int) or isinstance(step, bool):
                 raise InvalidParameterError(f"Metric {key!r}: step must be an int, got {step!r}.")
             step = int(step)
         self._next_step[key] = step + 1
-        self._flusher.add((self.id, key, step, time.time() if timestamp is None else timestamp, number))
+        self._add((self._id, key, step, _now() if timestamp is None else timestamp, number))
+
+    def _first_point(self, key: str) -> None:
+        check_key("metric", key)
+        # a resumed run continues each metric after its last step
+        self._next_step[key] = self._resumed_steps.get(key, -1) + 1
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         for key, value in metrics.items():
             self.log_metric(key, value, step=step)
 
-    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactInfo]:
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactInfo]:
         """Upload a file or a folder into this run's artifacts (under ``artifact_path``)."""
         self._check_open()
         return self._workspace.log_artifact(self.id, local_path, artifact_path)
@@ -164,7 +165,9 @@ class Run:
     def log_dict(self, data: Mapping[str, Any], artifact_path: str) -> ArtifactInfo:
         import json
 
-        return self.log_text(json.dumps(to_json_value(artifact_path, dict(data)), indent=2), artifact_path)
+        return self.log_text(
+            json.dumps(to_json_value(artifact_path, dict(data)), indent=2), artifact_path
+        )
 
     def list_artifacts(self) -> list[ArtifactInfo]:
         return self._workspace.list_artifacts(self.id)
@@ -205,8 +208,10 @@ class Run:
         elif issubclass(kind, KeyboardInterrupt):
             self.end("killed", "Interrupted by the user (KeyboardInterrupt).")
         else:
-            detail = str(exc) if isinstance(exc, LeptonError) else "".join(
-                traceback.format_exception(kind, exc, tb, limit=8)
+            detail = (
+                str(exc)
+                if isinstance(exc, LeptonError)
+                else "".join(traceback.format_exception(kind, exc, tb, limit=8))
             )
             self.end("failed", f"{kind.__name__}: {detail}"[:10_000])
 
@@ -218,7 +223,12 @@ class Run:
         started = dt.datetime.fromtimestamp(info.start_time).strftime("%Y-%m-%d %H:%M:%S")
         rows = "".join(
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in [("id", info.id), ("project", info.project), ("status", info.status), ("started", started)]
+            for k, v in [
+                ("id", info.id),
+                ("project", info.project),
+                ("status", info.status),
+                ("started", started),
+            ]
             + [(f"param {k}", v) for k, v in info.params.items()]
             + [(f"metric {k}", f"{v:.6g}") for k, v in info.metrics.items()]
         )
@@ -259,7 +269,9 @@ def start_run(
         info = workspace.reopen_run(run_id)
     else:
         if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 250):
-            raise InvalidParameterError(f"A run name must be a non-empty string of at most 250 characters, got {name!r}.")
+            raise InvalidParameterError(
+                f"A run name must be a non-empty string of at most 250 characters, got {name!r}."
+            )
         if isinstance(parent, Run):
             parent_id: str | None = parent.id
         elif parent is None:

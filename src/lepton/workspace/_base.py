@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from lepton.workspace._flusher import MetricFlusher
 from lepton.workspace._records import ArtifactInfo, MetricPoint, ProjectInfo, RunInfo
 
 if TYPE_CHECKING:
@@ -23,10 +24,25 @@ class Workspace(ABC):
 
     #: where this workspace lives, for messages ("~/.lepton", "https://lepton.example")
     location: str
+    _metric_writer: MetricFlusher | None = None
+
+    def metric_writer(self) -> MetricFlusher:
+        """The background writer that batches this workspace's metric points."""
+        if self._metric_writer is None:
+            self._metric_writer = MetricFlusher(self.log_metrics)
+        return self._metric_writer
+
+    def close(self) -> None:
+        """Flush pending metric points and release connections."""
+        if self._metric_writer is not None:
+            self._metric_writer.close()
+            self._metric_writer = None
 
     # projects
     @abstractmethod
-    def create_project(self, name: str, path: str | None = None, description: str = "") -> ProjectInfo: ...
+    def create_project(
+        self, name: str, path: str | None = None, description: str = ""
+    ) -> ProjectInfo: ...
 
     @abstractmethod
     def get_project(self, name: str) -> ProjectInfo: ...
@@ -111,7 +127,5 @@ class Workspace(ABC):
     def open_artifact(self, run_id: str, path: str) -> BinaryIO: ...
 
     @abstractmethod
-    def download_artifacts(
-        self, run_id: str, path: str, dest: str | os.PathLike[str]
-    ) -> Path:
+    def download_artifacts(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> Path:
         """Download one artifact, or every artifact under a folder path, to ``dest``."""

@@ -51,8 +51,6 @@ def reset() -> None:
     global _active_root
     with _lock:
         for workspace in _cache.values():
-            close = getattr(workspace, "close", None)
-            if close:
-                close()
+            workspace.close()
         _cache.clear()
         _active_root = None

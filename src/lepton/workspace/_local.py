@@ -37,10 +37,13 @@ class LocalWorkspace(Workspace):
         return f"LocalWorkspace({self.location!r})"
 
     def close(self) -> None:
+        super().close()
         self.meta.close()
 
     # projects -------------------------------------------------------------------------------
-    def create_project(self, name: str, path: str | None = None, description: str = "") -> ProjectInfo:
+    def create_project(
+        self, name: str, path: str | None = None, description: str = ""
+    ) -> ProjectInfo:
         check_name("project", name)
         from sqlalchemy.exc import IntegrityError
 
@@ -146,7 +149,9 @@ class LocalWorkspace(Workspace):
         import json
 
         if params:
-            self.meta.upsert_key_values("params", run_id, {k: json.dumps(v) for k, v in params.items()})
+            self.meta.upsert_key_values(
+                "params", run_id, {k: json.dumps(v) for k, v in params.items()}
+            )
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         if tags:
@@ -182,7 +187,11 @@ class LocalWorkspace(Workspace):
             )
         base = (artifact_path or source.name).strip("/")
         files = (
-            [(p, f"{base}/{p.relative_to(source).as_posix()}") for p in sorted(source.rglob("*")) if p.is_file()]
+            [
+                (p, f"{base}/{p.relative_to(source).as_posix()}")
+                for p in sorted(source.rglob("*"))
+                if p.is_file()
+            ]
             if source.is_dir()
             else [(source, base)]
         )
@@ -207,9 +216,7 @@ class LocalWorkspace(Workspace):
         for record in records:
             if record["path"] == path:
                 return record
-        raise ArtifactNotFoundError(
-            path, [r["path"] for r in records], hint=f"(run {run_id})"
-        )
+        raise ArtifactNotFoundError(path, [r["path"] for r in records], hint=f"(run {run_id})")
 
     def open_artifact(self, run_id: str, path: str) -> BinaryIO:
         return self.artifacts.open(self._artifact_record(run_id, path)["store_key"])
@@ -225,5 +232,5 @@ class LocalWorkspace(Workspace):
         if not under:
             raise ArtifactNotFoundError(path, [r["path"] for r in records], hint=f"(run {run_id})")
         for record in under:
-            self.artifacts.download(record["store_key"], dest / record["path"][len(prefix):])
+            self.artifacts.download(record["store_key"], dest / record["path"][len(prefix) :])
         return dest

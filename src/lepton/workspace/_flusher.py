@@ -83,6 +83,7 @@ class MetricFlusher:
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self.close)
         self._wake.set()
         try:
             self.flush()
