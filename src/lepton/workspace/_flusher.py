@@ -1,7 +1,9 @@
 """A background writer for metric points, so logging in a training loop costs almost nothing.
 
 ``add`` appends to a lock-free deque; a daemon thread writes what has piled up in one batch
-every ``interval`` seconds, or sooner when ``batch_size`` points wait. The buffer is bounded:
+every ``interval`` seconds, or sooner when ``batch_size`` points wait. Big, rare batches keep
+the writer from competing with the training loop for the GIL (SQLite's executemany hands the
+GIL back and forth on every row). The buffer is bounded:
 past ``max_pending`` the caller writes synchronously, so memory never grows without limit.
 ``flush`` drains everything now; it runs at ``Run.end()`` and at interpreter exit.
 """
@@ -23,8 +25,8 @@ class MetricFlusher:
         self,
         sink: Callable[[Sequence[Row]], None],
         *,
-        interval: float = 0.5,
-        batch_size: int = 20_000,
+        interval: float = 1.0,
+        batch_size: int = 100_000,
         max_pending: int = 200_000,
     ) -> None:
         self._sink = sink
