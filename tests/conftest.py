@@ -30,3 +30,14 @@ def lepton_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     for run in list(_active):
         run.end()
     reset()
+
+
+# real PostgreSQL and S3 servers, started on demand (see tests/services.py)
+from tests.services import (  # noqa: E402, F401
+    postgres_db_url,
+    postgres_server,
+    postgres_url,
+    s3_endpoint,
+    s3_server,
+    s3_url,
+)

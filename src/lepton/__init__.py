@@ -15,21 +15,36 @@ __version__ = "0.1.0"
 
 # public name -> (module, attribute)
 _LAZY: dict[str, tuple[str, str]] = {
+    "Dataset": ("lepton.data", "Dataset"),
+    "ModelConfig": ("lepton.models", "ModelConfig"),
     "Project": ("lepton.project", "Project"),
     "Run": ("lepton.tracking", "Run"),
     "active_run": ("lepton.tracking", "active_run"),
+    "create_model": ("lepton.models", "create_model"),
+    "evaluate": ("lepton.evaluation", "evaluate"),
     "create_project": ("lepton.project", "create_project"),
     "init": ("lepton.project", "create_project"),
     "list_projects": ("lepton.project", "list_projects"),
+    "check_policies": ("lepton.governance", "check_policies"),
+    "load_model": ("lepton.registry", "load_model"),
+    "register": ("lepton.registry", "register"),
+    "save_model": ("lepton.models", "save_model"),
     "start_run": ("lepton.tracking", "start_run"),
+    "train": ("lepton.training", "train"),
 }
 
 __all__ = ["LeptonError", "__version__", *sorted(_LAZY)]
 
 if TYPE_CHECKING:
+    from lepton.data import Dataset
+    from lepton.evaluation import evaluate
+    from lepton.governance import check_policies
+    from lepton.models import ModelConfig, create_model, save_model
     from lepton.project import Project, create_project, list_projects
     from lepton.project import create_project as init
+    from lepton.registry import load_model, register
     from lepton.tracking import Run, active_run, start_run
+    from lepton.training import train
 
 
 def __getattr__(name: str) -> Any:

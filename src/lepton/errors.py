@@ -13,15 +13,20 @@ __all__ = [
     "AlreadyExistsError",
     "ArtifactNotFoundError",
     "ConfigError",
+    "DataError",
+    "DatasetNotFoundError",
     "IntegrityError",
     "InvalidParameterError",
     "LeptonError",
     "MissingDependencyError",
+    "ModelNotFoundError",
     "NotFoundError",
+    "PolicyViolationError",
     "ProjectExistsError",
     "ProjectNotFoundError",
     "RunNotFoundError",
     "StoreError",
+    "VersionInUseError",
 ]
 
 
@@ -74,6 +79,20 @@ class ArtifactNotFoundError(NotFoundError):
     kind = "artifact"
 
 
+class ModelNotFoundError(NotFoundError):
+    kind = "model"
+
+
+class DatasetNotFoundError(NotFoundError):
+    kind = "dataset"
+
+
+class DataError(LeptonError, ValueError):
+    """The data itself cannot be used: a missing column, an empty file, an unreadable image."""
+
+    code = "invalid_data"
+
+
 class AlreadyExistsError(LeptonError, FileExistsError):
     """Creating something would overwrite what is already there."""
 
@@ -82,6 +101,18 @@ class AlreadyExistsError(LeptonError, FileExistsError):
 
 class ProjectExistsError(AlreadyExistsError):
     pass
+
+
+class VersionInUseError(AlreadyExistsError):
+    """A model version cannot be deleted while an alias points at it."""
+
+    code = "version_in_use"
+
+
+class PolicyViolationError(LeptonError, PermissionError):
+    """A governance policy refused a promotion or a deployment."""
+
+    code = "policy_violation"
 
 
 class StoreError(LeptonError, RuntimeError):

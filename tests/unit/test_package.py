@@ -15,13 +15,22 @@ def test_public_api_is_pinned() -> None:
     assert lepton.__all__ == [
         "LeptonError",
         "__version__",
+        "Dataset",
+        "ModelConfig",
         "Project",
         "Run",
         "active_run",
+        "check_policies",
+        "create_model",
         "create_project",
+        "evaluate",
         "init",
         "list_projects",
+        "load_model",
+        "register",
+        "save_model",
         "start_run",
+        "train",
     ]
     for name in lepton.__all__:
         assert getattr(lepton, name) is not None

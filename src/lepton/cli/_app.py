@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lepton.cli import _demo, _env, _projects, _runs
+from lepton.cli import _data, _demo, _env, _models, _projects, _runs, _train
 
 app = typer.Typer(
     name="lepton",
@@ -17,6 +17,11 @@ app = typer.Typer(
 app.add_typer(_projects.init_app, name="init")
 app.add_typer(_projects.projects_app, name="projects")
 app.add_typer(_runs.app, name="runs")
+app.add_typer(_data.app, name="data")
+app.add_typer(_train.models_app, name="models")
+app.add_typer(_models.policies_app, name="policies")
+app.command("train")(_train.train)
+app.command("eval")(_models.evaluate)
 app.command("demo")(_demo.demo)
 app.command("env")(_env.env)
 app.command("doctor")(_env.doctor)

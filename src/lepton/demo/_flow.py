@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
-import random
+import warnings
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -20,10 +20,13 @@ def _step(number: int, total: int, title: str) -> None:
 def run_demo(folder: str | Path = "lepton-demo", once: bool = True) -> dict[str, object]:
     """Run the demo in ``folder`` (created, or reused when it already holds the demo project)."""
     import lepton
+    from lepton.errors import PolicyViolationError
+    from lepton.governance import Policy, check_policies, use_policies
+    from lepton.registry import set_alias, update_card
     from lepton.workspace import activate_project, get_workspace
 
     root = Path(folder).resolve()
-    total = 3
+    total = 7
     _step(1, total, "Project")
     if (root / PROJECT_FILE).exists():
         activate_project(root)
@@ -33,23 +36,120 @@ def run_demo(folder: str | Path = "lepton-demo", once: bool = True) -> dict[str,
         project_name = lepton.create_project(root.name, root, "The Lepton demo.").name
         console.print(f"Created project [bold]{project_name}[/] in {root}")
 
-    _step(2, total, "A tracked run: params, a metric curve, an artifact")
-    rng = random.Random(0)
-    with lepton.start_run(name="demo-curve", project=project_name) as run:
-        run.log_params({"learning_rate": 0.05, "epochs": 30, "seed": 0})
-        for epoch in range(30):
-            loss = math.exp(-0.12 * epoch) + rng.uniform(0, 0.02)
-            run.log_metrics({"loss": loss, "accuracy": 1 - loss / 2}, step=epoch)
-        run.log_text("A run logged by `lepton demo`.\n", "notes/README.md")
-    console.print(f"Logged run [bold]{run.id[:8]}[/] with {len(run.history('loss'))} loss points")
+    _step(2, total, "A credit-risk table: generate, register, profile, scan for PII")
+    from lepton.demo._credit import credit_table
 
-    _step(3, total, "What the workspace holds")
-    runs = get_workspace().list_runs(project_name, limit=5)
-    for info in runs:
+    table = root / "data" / "credit.csv"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    credit_table().to_csv(table, index=False)
+    data = lepton.Dataset.from_csv(table, target="default", name="credit")
+    stored = data.register(project_name)
+    console.print(
+        f"Registered dataset [bold]credit[/] version {stored.version[:12]} ({len(data):,} rows)"
+    )
+    console.print(data.profile())
+    pii = data.scan_pii()
+    console.print(f"PII scan: {len(pii.findings)} finding(s)")
+
+    _step(3, total, "Train LightGBM and an MLP (sex and age group are kept out of the features)")
+    fair_data = data.exclude_features("sex", "age_group")
+    train, valid = fair_data.split(test_size=0.25, seed=0)
+    results = {}
+    plans: list[tuple[str, dict[str, Any]]] = [("lightgbm", {}), ("mlp", {"epochs": 15})]
+    for name, settings in plans:
+        model = lepton.create_model(name, **settings)
+        result = lepton.train(model, train, valid)
+        bundle = lepton.save_model(result.model, root / "models" / f"credit-{name}.lepton")
+        results[name] = result
         console.print(
-            f"  {info.id[:8]}  {info.name:<14} {info.status:<9} "
-            + " ".join(f"{k}={v:.3f}" for k, v in sorted(info.metrics.items())),
+            f"  {name:<9} run {result.run_id[:8]}  saved {bundle.relative_to(root)}",
             highlight=False,
         )
-    console.print(f"\nSee them with: [bold]cd {root} && lepton runs list[/]")
-    return {"project": project_name, "run_id": run.id, "folder": str(root)}
+
+    _step(4, total, "Evaluate both, with fairness by sex and age group")
+    reports = {}
+    for name, result in results.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # small-group notes are in the report itself
+            reports[name] = lepton.evaluate(
+                result.model, valid, sensitive_features={"sex": None, "age": [18, 26, 41, 61, 120]}
+            )
+        metrics = reports[name].metrics
+        console.print(
+            f"  {name:<9} ROC AUC {metrics['roc_auc']:.3f}  accuracy {metrics['accuracy']:.3f}  F1 {metrics['f1']:.3f}",
+            highlight=False,
+        )
+    best = max(reports, key=lambda n: reports[n].metrics["roc_auc"])
+    console.print(reports[best])
+    reports[best].to_html(root / "reports" / f"credit-{best}.html")
+    console.print(f"HTML report: {root / 'reports' / f'credit-{best}.html'}")
+
+    _step(
+        5, total, f"Register the better model ({best}), fill in its card, promote it to production"
+    )
+    registered = lepton.register(results[best].model, "credit-risk", report=reports[best])
+    card = update_card(
+        registered.ref,
+        intended_use="Pre-screening of consumer loan applications; a person decides.",
+        owners="risk-analytics@example.com",
+    )
+    console.print(
+        f"Registered [bold]{registered.ref}[/]; card fields missing: {card.missing or 'none'}"
+    )
+    policies = [
+        Policy("min_metric", metric="roc_auc", value=0.7),
+        Policy("max_fairness", metric="demographic_parity_difference", feature="sex", value=0.1),
+        Policy("card_field", field="intended_use"),
+    ]
+    for outcome in check_policies(registered.ref, policies).results:
+        console.print(
+            f"  {'pass' if outcome.passed else 'FAIL'}  {outcome.policy}: {outcome.reason}",
+            highlight=False,
+        )
+    with use_policies(policies):
+        set_alias("credit-risk", "production", registered.version)
+    console.print(f"credit-risk@production -> version {registered.version}")
+
+    _step(6, total, "A deliberately unfair model is stopped by the policy")
+    biased = _biased(data)
+    b_train, b_valid = biased.split(test_size=0.25, seed=0)
+    unfair = lepton.train(lepton.create_model("lightgbm"), b_train, b_valid, verbose=0).model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unfair_report = lepton.evaluate(unfair, b_valid, sensitive_features=["sex"])
+    unfair_version = lepton.register(unfair, "credit-risk", report=unfair_report)
+    gap = unfair_report.fairness["sex"]["demographic_parity_difference"]
+    console.print(
+        f"Registered {unfair_version.ref} (trained on historically biased labels): demographic parity difference by sex {gap:.3f}"
+    )
+    try:
+        with use_policies(policies):
+            set_alias("credit-risk", "production", unfair_version.version)
+    except PolicyViolationError as exc:
+        console.print(f"[red]Refused:[/] {exc}", highlight=False)
+
+    _step(7, total, "What the workspace holds")
+    for info in get_workspace().list_runs(project_name, limit=8):
+        console.print(f"  {info.id[:8]}  {info.name:<26} {info.status}", highlight=False)
+    console.print(
+        f"\nSee them with: [bold]cd {root} && lepton runs list[/]; the model: [bold]lepton models show credit-risk@production[/]"
+    )
+    return {
+        "project": project_name,
+        "folder": str(root),
+        "runs": {k: r.run_id for k, r in results.items()},
+        "production": registered.ref,
+    }
+
+
+def _biased(data: Any) -> Any:
+    """The credit table with historical bias: past decisions marked many women as defaulters."""
+    import numpy as np
+
+    import lepton
+
+    frame = data.to_pandas().copy()
+    rng = np.random.default_rng(1)
+    flip = (frame["sex"] == "female") & (rng.random(len(frame)) < 0.3)
+    frame.loc[flip, "default"] = "yes"
+    return lepton.Dataset.from_pandas(frame, target="default", name="credit-biased")

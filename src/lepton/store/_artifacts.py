@@ -13,7 +13,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 from lepton.errors import ArtifactNotFoundError, InvalidParameterError
@@ -34,13 +34,12 @@ def check_key(key: str) -> str:
     """Reject keys that could escape the store (absolute, ``..``, backslashes, empty parts)."""
     if not isinstance(key, str) or not key:
         raise InvalidParameterError(f"An artifact key must be a non-empty string, got {key!r}.")
-    parts = PurePosixPath(key).parts
+    parts = key.split("/")  # not PurePosixPath: it would silently drop "" and "." parts
     if (
         key.startswith("/")
         or "\\" in key
         or "\x00" in key
         or any(p in ("..", ".", "") for p in parts)
-        or key.endswith("/")
     ):
         raise InvalidParameterError(
             f"Invalid artifact key {key!r}: expected a relative path like 'runs/ID/model.bin' "

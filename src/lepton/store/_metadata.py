@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
 from lepton.store import _schema as t
 from lepton.store._engine import open_engine
+from lepton.store._metadata_models import ModelTablesMixin
 
 MetricRow = tuple[str, str, int, float, float]  # run_id, key, step, timestamp, value
 
@@ -25,7 +26,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-class MetadataStore:
+class MetadataStore(ModelTablesMixin):
     """Projects, runs, params, tags, metrics and artifact records in one SQL database."""
 
     def __init__(self, url: str) -> None:
@@ -190,13 +191,16 @@ class MetadataStore:
         for row in conn.execute(select(latest).where(latest.c.rank == 1)):
             by_id[row.run_id]["metrics"][row.key] = row.value
 
-    def finish_run(self, run_id: str, status: str, error: str | None) -> None:
+    def finish_run(self, run_id: str, status: str, error: str | None) -> bool:
+        """Set a run's status (a running run has no end time); False when no such run."""
+        end_time = None if status == "running" else time.time()
         with self.write() as conn:
-            conn.execute(
+            result = conn.execute(
                 update(t.runs)
                 .where(t.runs.c.id == run_id)
-                .values(status=status, end_time=time.time(), error=error)
+                .values(status=status, end_time=end_time, error=error)
             )
+        return bool(result.rowcount)
 
     def update_lineage(self, run_id: str, lineage: dict[str, Any]) -> None:
         with self.write() as conn:
@@ -305,3 +309,127 @@ class MetadataStore:
                 .order_by(t.artifacts.c.path)
             ).all()
         return [dict(r._mapping) for r in rows]
+
+    # datasets --------------------------------------------------------------------------------
+    def _dataset_version_query(self) -> Any:
+        return (
+            select(
+                t.dataset_versions,
+                t.datasets.c.name,
+                t.datasets.c.project_id,
+                t.projects.c.name.label("project"),
+            )
+            .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
+            .join(t.projects, t.projects.c.id == t.datasets.c.project_id)
+        )
+
+    def _get_dataset_version_row(self, conn: Connection, version_id: str) -> dict[str, Any]:
+        found = conn.execute(
+            self._dataset_version_query().where(t.dataset_versions.c.id == version_id)
+        ).one()
+        return dict(found._mapping)
+
+    def _dataset_version_id(self, conn: Connection, dataset_id: str, version: str) -> str | None:
+        return conn.execute(
+            select(t.dataset_versions.c.id).where(
+                t.dataset_versions.c.dataset_id == dataset_id,
+                t.dataset_versions.c.version == version,
+            )
+        ).scalar()
+
+    def insert_dataset_version(
+        self, project_id: str, name: str, row: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Add a version (and its dataset, when new) in one transaction.
+
+        Returns ``(version row, created)``. The same ``row["version"]`` of the same dataset
+        returns the row already stored with ``created=False``, also when another process
+        inserted it between our check and our insert (the unique constraints decide).
+        """
+        from sqlalchemy.exc import IntegrityError
+
+        for attempt in range(3):
+            try:
+                return self._insert_dataset_version(project_id, name, row)
+            except IntegrityError:
+                # lost a race with another process: it stored this version (use it), or it
+                # created the dataset for another version (try again: the dataset now exists)
+                for found in self.find_dataset_versions(name, project_id, row["version"]):
+                    if found["version"] == row["version"]:
+                        return found, False
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _insert_dataset_version(
+        self, project_id: str, name: str, row: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        with self.write() as conn:
+            dataset_id = conn.execute(
+                select(t.datasets.c.id).where(
+                    t.datasets.c.project_id == project_id, t.datasets.c.name == name
+                )
+            ).scalar()
+            if dataset_id is None:
+                dataset_id = new_id()
+                conn.execute(
+                    insert(t.datasets).values(
+                        id=dataset_id, project_id=project_id, name=name, created_at=time.time()
+                    )
+                )
+            existing = self._dataset_version_id(conn, dataset_id, row["version"])
+            if existing is not None:
+                return self._get_dataset_version_row(conn, existing), False
+            version_id = new_id()
+            conn.execute(
+                insert(t.dataset_versions).values(
+                    id=version_id, dataset_id=dataset_id, created_at=time.time(), **row
+                )
+            )
+            return self._get_dataset_version_row(conn, version_id), True
+
+    def find_dataset_versions(
+        self, name: str, project_id: str | None = None, version_prefix: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Versions of the dataset ``name``, newest first, optionally by version prefix."""
+        query = self._dataset_version_query().where(t.datasets.c.name == name)
+        if project_id is not None:
+            query = query.where(t.datasets.c.project_id == project_id)
+        if version_prefix:
+            query = query.where(
+                t.dataset_versions.c.version.startswith(version_prefix, autoescape=True)
+            )
+        query = query.order_by(
+            t.dataset_versions.c.created_at.desc(), t.dataset_versions.c.id.desc()
+        )
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(query).all()]
+
+    def list_latest_dataset_versions(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        """The newest version of every dataset, ordered by project then dataset name."""
+        ranked = select(
+            t.dataset_versions.c.id,
+            func.row_number()
+            .over(
+                partition_by=t.dataset_versions.c.dataset_id,
+                order_by=(t.dataset_versions.c.created_at.desc(), t.dataset_versions.c.id.desc()),
+            )
+            .label("rank"),
+        ).subquery()
+        query = (
+            self._dataset_version_query()
+            .join(ranked, ranked.c.id == t.dataset_versions.c.id)
+            .where(ranked.c.rank == 1)
+        )
+        if project_id is not None:
+            query = query.where(t.datasets.c.project_id == project_id)
+        query = query.order_by(t.projects.c.name, t.datasets.c.name)
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(query).all()]
+
+    def list_dataset_names(self, project_id: str | None = None) -> list[str]:
+        query = select(t.datasets.c.name).distinct()
+        if project_id is not None:
+            query = query.where(t.datasets.c.project_id == project_id)
+        with self.read() as conn:
+            return sorted(conn.execute(query).scalars())

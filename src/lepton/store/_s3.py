@@ -59,10 +59,16 @@ class S3ArtifactStore(ArtifactStore):
         self._ensure_bucket()
 
     def _ensure_bucket(self) -> None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self.client.head_bucket(Bucket=self.bucket)
+        except BotoCoreError as exc:  # unreachable endpoint, missing credentials...
+            raise StoreError(
+                f"Cannot use bucket {self.bucket!r} at {self.url}: {exc}. Check the endpoint "
+                "(AWS_ENDPOINT_URL or LEPTON_S3_ENDPOINT_URL) and the credentials "
+                "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)."
+            ) from exc
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("404", "NoSuchBucket", "NotFound"):

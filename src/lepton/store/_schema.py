@@ -99,3 +99,89 @@ run_inputs = Table(
     Column("version", String(64), nullable=False),
     UniqueConstraint("run_id", "kind", "name", "version"),
 )
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", String(32), ForeignKey("projects.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_datasets_project_name"),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset_id", String(32), ForeignKey("datasets.id"), nullable=False),
+    Column("version", String(64), nullable=False),  # sha256 hex of the content
+    Column("kind", String(16), nullable=False),  # "table", "images", "texts"
+    Column("target", String(250), nullable=True),
+    Column("schema", JSON, nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("files", JSON, nullable=False),  # [{"path", "size", "sha256"}]
+    Column("store_prefix", String(1200), nullable=False),  # artifact key prefix of the files
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
+    Index("ix_dataset_versions_version", "version"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("project_id", String(32), ForeignKey("projects.id"), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Double, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_id", String(32), ForeignKey("models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(32), nullable=True),  # the training run (may live in another store)
+    Column("bundle_key", String(1200), nullable=False),
+    Column("bundle_sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("model", String(100), nullable=False),  # zoo name
+    Column("family", String(32), nullable=False),
+    Column("task", String(32), nullable=True),
+    Column("datasets", JSON, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("input_schema", JSON, nullable=True),
+    Column("evaluation_run_id", String(32), nullable=True),
+    Column("card", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", String(32), ForeignKey("models.id"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_id", String(32), ForeignKey("models.id"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("version", Integer, nullable=True),  # None: the alias was removed
+    Column("previous_version", Integer, nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("override_reason", Text, nullable=True),
+    Column("policy_results", JSON, nullable=False),
+    Column("created_at", Double, nullable=False),
+)

@@ -2,12 +2,24 @@
 
 from lepton.workspace._base import Workspace
 from lepton.workspace._current import activate_project, current_settings, get_workspace, reset
-from lepton.workspace._records import RUN_STATUSES, ArtifactInfo, MetricPoint, ProjectInfo, RunInfo
+from lepton.workspace._records import (
+    DATASET_KINDS,
+    RUN_STATUSES,
+    ArtifactInfo,
+    DatasetVersionInfo,
+    MetricPoint,
+    ModelVersionInfo,
+    ProjectInfo,
+    RunInfo,
+)
 
 __all__ = [
+    "DATASET_KINDS",
     "RUN_STATUSES",
     "ArtifactInfo",
+    "DatasetVersionInfo",
     "MetricPoint",
+    "ModelVersionInfo",
     "ProjectInfo",
     "RunInfo",
     "Workspace",

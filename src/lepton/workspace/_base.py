@@ -13,14 +13,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lepton.workspace._flusher import MetricFlusher
-from lepton.workspace._records import ArtifactInfo, MetricPoint, ProjectInfo, RunInfo
+from lepton.workspace._records import (
+    ArtifactInfo,
+    DatasetVersionInfo,
+    MetricPoint,
+    ModelVersionInfo,
+    ProjectInfo,
+    RunInfo,
+)
 
 if TYPE_CHECKING:
     from lepton.store._metadata import MetricRow
 
 
 class Workspace(ABC):
-    """Projects, runs, metrics and artifacts. Datasets, models and deployments join later."""
+    """Projects, runs, metrics, artifacts and datasets. Models and deployments join later."""
 
     #: where this workspace lives, for messages ("~/.lepton", "https://lepton.example")
     location: str
@@ -129,3 +136,97 @@ class Workspace(ABC):
     @abstractmethod
     def download_artifacts(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> Path:
         """Download one artifact, or every artifact under a folder path, to ``dest``."""
+
+    # datasets
+    @abstractmethod
+    def add_dataset_version(
+        self,
+        project: str,
+        name: str,
+        version: str,
+        kind: str,
+        target: str | None,
+        schema: dict[str, Any],
+        profile: dict[str, Any],
+        num_rows: int,
+        files: Sequence[tuple[Path, str]],
+    ) -> DatasetVersionInfo:
+        """Store a dataset version: ``files`` are (local path, relative name) pairs.
+
+        The files are uploaded first, then the record is written in one transaction, so a
+        record never points at missing files. Adding a version that is already stored returns
+        the stored record and uploads nothing.
+        """
+
+    @abstractmethod
+    def get_dataset_version(
+        self, name: str, version: str | None = None, project: str | None = None
+    ) -> DatasetVersionInfo:
+        """A stored version (the newest when ``version`` is None; a prefix of 8+ characters is
+        enough). ``project`` None searches every project. Raises DatasetNotFoundError."""
+
+    @abstractmethod
+    def list_datasets(self, project: str | None = None) -> list[DatasetVersionInfo]:
+        """The newest version of every dataset (of one project, or of all)."""
+
+    @abstractmethod
+    def list_dataset_versions(
+        self, name: str, project: str | None = None
+    ) -> list[DatasetVersionInfo]:
+        """Every version of a dataset, newest first. Raises DatasetNotFoundError."""
+
+    @abstractmethod
+    def open_dataset_file(
+        self, name: str, version: str | None, path: str, project: str | None = None
+    ) -> BinaryIO:
+        """Open one file of a stored version for reading."""
+
+    @abstractmethod
+    def download_dataset(
+        self,
+        name: str,
+        version: str | None,
+        dest: str | os.PathLike[str],
+        project: str | None = None,
+    ) -> Path:
+        """Download every file of a version into the folder ``dest``, checking each sha256."""
+
+    # model registry
+    @abstractmethod
+    def register_model_version(
+        self, name: str, project: str, bundle: Path, info: dict[str, Any]
+    ) -> ModelVersionInfo:
+        """Store the bundle file and record it as the next version of ``name``."""
+
+    @abstractmethod
+    def get_model_version(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> ModelVersionInfo:
+        """A version by number, by alias, or the latest. Raises ModelNotFoundError."""
+
+    @abstractmethod
+    def list_models(self) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def list_model_versions(self, name: str) -> list[ModelVersionInfo]: ...
+
+    @abstractmethod
+    def update_model_version(
+        self, name: str, version: int, *, card: dict[str, Any] | None = None
+    ) -> None: ...
+
+    @abstractmethod
+    def delete_model_version(self, name: str, version: int) -> None:
+        """Delete a version; refused while an alias points at it."""
+
+    @abstractmethod
+    def set_model_alias(
+        self, name: str, alias: str, version: int | None, event: dict[str, Any]
+    ) -> int | None:
+        """Move (or with None, remove) an alias atomically and record the move; returns the old version."""
+
+    @abstractmethod
+    def alias_history(self, name: str) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def download_model_bundle(self, name: str, version: int, dest: Path) -> Path: ...

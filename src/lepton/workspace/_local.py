@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -18,6 +19,8 @@ from lepton.errors import (
 from lepton.store import ArtifactStore, MetadataStore, open_artifact_store
 from lepton.store._metadata import MetricRow
 from lepton.workspace._base import Workspace
+from lepton.workspace._local_datasets import LocalDatasetsMixin
+from lepton.workspace._local_models import LocalModelsMixin
 from lepton.workspace._records import (
     RUN_STATUSES,
     ArtifactInfo,
@@ -27,7 +30,7 @@ from lepton.workspace._records import (
 )
 
 
-class LocalWorkspace(Workspace):
+class LocalWorkspace(LocalDatasetsMixin, LocalModelsMixin, Workspace):
     def __init__(self, db_url: str, artifacts_url: str, location: str | None = None) -> None:
         self.meta = MetadataStore(db_url)
         self.artifacts: ArtifactStore = open_artifact_store(artifacts_url)
@@ -138,7 +141,8 @@ class LocalWorkspace(Workspace):
             raise InvalidParameterError(
                 f"A run ends as one of {', '.join(RUN_STATUSES[1:])}, got {status!r}."
             )
-        self.meta.finish_run(run_id, status, error)
+        if not self.meta.finish_run(run_id, status, error):
+            raise self._unknown_run(run_id)
 
     def reopen_run(self, run_id: str) -> RunInfo:
         run = self.get_run(run_id)
@@ -149,13 +153,32 @@ class LocalWorkspace(Workspace):
         import json
 
         if params:
-            self.meta.upsert_key_values(
-                "params", run_id, {k: json.dumps(v) for k, v in params.items()}
-            )
+            with self._known_run(run_id):
+                self.meta.upsert_key_values(
+                    "params", run_id, {k: json.dumps(v) for k, v in params.items()}
+                )
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         if tags:
-            self.meta.upsert_key_values("tags", run_id, {k: str(v) for k, v in tags.items()})
+            with self._known_run(run_id):
+                self.meta.upsert_key_values("tags", run_id, {k: str(v) for k, v in tags.items()})
+
+    def _unknown_run(self, run_id: str) -> RunNotFoundError:
+        recent = [r["id"] for r in self.meta.list_runs(limit=10)]
+        return RunNotFoundError(run_id, recent, hint="List runs with `lepton runs list`.")
+
+    @contextlib.contextmanager
+    def _known_run(self, *run_ids: str) -> Iterator[None]:
+        """Turn the database's foreign-key refusal into an error that names the run."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            yield
+        except IntegrityError:
+            missing = [r for r in dict.fromkeys(run_ids) if self.meta.get_run(r) is None]
+            if missing:
+                raise self._unknown_run(missing[0]) from None
+            raise
 
     def update_lineage(self, run_id: str, lineage: dict[str, Any]) -> None:
         self.meta.update_lineage(run_id, lineage)
@@ -165,7 +188,8 @@ class LocalWorkspace(Workspace):
 
     # metrics ----------------------------------------------------------------------------------
     def log_metrics(self, rows: Sequence[MetricRow]) -> None:
-        self.meta.insert_metrics(rows)
+        with self._known_run(*(row[0] for row in rows)):
+            self.meta.insert_metrics(rows)
 
     def metric_history(self, run_id: str, key: str | None = None) -> list[MetricPoint]:
         return [MetricPoint(**row) for row in self.meta.metric_history(run_id, key)]

@@ -75,3 +75,89 @@ class ArtifactInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+DATASET_KINDS = ("table", "images", "texts")
+
+
+@dataclass(frozen=True)
+class DatasetVersionInfo:
+    """One stored version of a dataset: what it holds and where its files are."""
+
+    id: str
+    project: str
+    name: str
+    version: str  # sha256 hex of the content
+    kind: str  # "table", "images" or "texts"
+    target: str | None
+    schema: dict[str, Any]
+    profile: dict[str, Any]
+    num_rows: int
+    files: list[dict[str, Any]]  # [{"path", "size", "sha256"}], paths relative to the version
+    store_prefix: str
+    created_at: float
+
+    @property
+    def ref(self) -> str:
+        """``name:version`` with the version shortened to 12 characters."""
+        return f"{self.name}:{self.version[:12]}"
+
+    @property
+    def size(self) -> int:
+        return sum(int(f["size"]) for f in self.files)
+
+    @property
+    def created(self) -> str:
+        return _when(self.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> DatasetVersionInfo:
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """One registered model version: lineage, metrics, card fields, aliases."""
+
+    name: str
+    version: int
+    model: str  # the zoo name, e.g. "lightgbm"
+    family: str
+    task: str | None
+    run_id: str | None
+    bundle_key: str
+    bundle_sha256: str
+    size: int
+    datasets: list[dict[str, Any]]
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    input_schema: dict[str, Any] | None
+    evaluation_run_id: str | None
+    card: dict[str, Any]
+    tags: dict[str, str]
+    description: str
+    created_at: float
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def created(self) -> str:
+        return _when(self.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], aliases: list[str] | None = None) -> ModelVersionInfo:
+        names = cls.__dataclass_fields__
+        return cls(
+            **{k: v for k, v in row.items() if k in names and k != "aliases"},
+            aliases=sorted(aliases or []),
+        )

@@ -101,7 +101,7 @@ def test_doctor_passes() -> None:
 
 def test_demo_runs_and_is_rerunnable(tmp_path: Path) -> None:
     first = lepton("demo", "--once", "--folder", str(tmp_path / "demo"))
-    assert "Step 3/3" in first.stdout
+    assert "Step 7/7" in first.stdout
     second = lepton("demo", "--once", "--folder", str(tmp_path / "demo"))
     assert "Using the existing demo project" in second.stdout
     runs = json.loads(lepton("runs", "list", "--json", cwd=tmp_path / "demo").stdout)

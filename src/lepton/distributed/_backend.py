@@ -1,0 +1,52 @@
+"""Execution backends: where training (and later tuning, serving, scoring) actually runs.
+
+``backend="local"`` runs in this process. The user API never changes with the backend; a Ray
+backend plugs in here (and this package is the only one allowed to import ray).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+from lepton.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lepton.data import Dataset
+    from lepton.models import FitContext, Model
+
+BACKENDS = ("local", "ray")
+
+
+class Backend(ABC):
+    name: str
+
+    @abstractmethod
+    def fit(self, model: Model, train: Dataset, valid: Dataset | None, ctx: FitContext) -> None:
+        """Train ``model`` in place, reporting through ``ctx``."""
+
+
+class LocalBackend(Backend):
+    """Runs in this process: threads and worker processes of this machine."""
+
+    name = "local"
+
+    def fit(self, model: Model, train: Dataset, valid: Dataset | None, ctx: FitContext) -> None:
+        model._prepare(train, valid)
+        model._fit(train, valid, ctx)
+
+
+def get_backend(name: str | None = None) -> Backend:
+    """The backend named ``name``, or the configured one (``LEPTON_BACKEND`` / ``lepton.yaml``)."""
+    if name is None:
+        from lepton.workspace import current_settings
+
+        name = current_settings().backend
+    if name == "local":
+        return LocalBackend()
+    if name == "ray":
+        raise ConfigError(
+            "backend='ray' is not available in this version of Lepton yet; use backend='local' "
+            "(the default) or unset LEPTON_BACKEND."
+        )
+    raise ConfigError(f"Unknown backend {name!r}; expected one of {', '.join(BACKENDS)}.")
