@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lepton import _skops
 from lepton._fs import atomic_write_bytes, atomic_write_text
 from lepton.data._build import infer_task
 from lepton.data._schema import BOOL_WORDS
@@ -34,7 +35,6 @@ from lepton.errors import (
 FORMAT = 1
 MAX_ONEHOT = 50  # more categories than this are ordinal-encoded (encode="auto")
 DATE_PARTS = ("year", "month", "day", "dayofweek")
-SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 SPEC_FILE, MODEL_FILE = "pipeline.json", "pipeline.skops"
 _IMPUTE = ("auto", "median", "mean", "most_frequent", None)
 _ENCODE = ("auto", "onehot", "ordinal")
@@ -349,12 +349,10 @@ class Pipeline:
 
     def save(self, folder: str | Path) -> list[str]:
         """Write ``pipeline.json`` and ``pipeline.skops`` into ``folder``; returns their names."""
-        import skops.io as sio
-
         if self._model is None:
             raise InvalidParameterError("Only a fitted Pipeline can be saved; call fit() first.")
         folder = Path(folder)
-        data = sio.dumps(self._model)
+        data = _skops.dumps(self._model)
         atomic_write_bytes(folder / MODEL_FILE, data)
         spec = {**self.to_dict(), "skops_sha256": hashlib.sha256(data).hexdigest()}
         atomic_write_text(folder / SPEC_FILE, json.dumps(spec, indent=2))
@@ -368,8 +366,6 @@ class Pipeline:
             IntegrityError: the skops file does not match its recorded sha256, or it holds
                 types other than scikit-learn, NumPy and SciPy ones.
         """
-        import skops.io as sio
-
         folder = Path(folder)
         for name in (SPEC_FILE, MODEL_FILE):
             if not (folder / name).is_file():
@@ -388,14 +384,6 @@ class Pipeline:
                 f"{folder / MODEL_FILE} does not match the sha256 recorded in {SPEC_FILE}: the "
                 "file was changed or damaged after it was saved. It was not loaded."
             )
-        types = sio.get_untrusted_types(data=data)
-        unsafe = [t for t in types if not t.startswith(SAFE_PREFIXES)]
-        if unsafe:
-            raise IntegrityError(
-                f"{folder / MODEL_FILE} holds types outside scikit-learn, NumPy and SciPy "
-                f"({', '.join(unsafe[:5])}); loading them could run arbitrary code, so it was "
-                "refused. Re-create the pipeline with lepton.data.Pipeline."
-            )
         pipeline = cls(
             numeric=spec["numeric"],
             boolean=spec["boolean"],
@@ -404,7 +392,7 @@ class Pipeline:
             dropped=spec["dropped"],
             **spec["options"],
         )
-        pipeline._model = sio.loads(data, trusted=types)
+        pipeline._model = _skops.loads(data, str(folder / MODEL_FILE))
         pipeline.onehot, pipeline.ordinal = spec["onehot"], spec["ordinal"]
         pipeline.feature_names_out = spec["feature_names_out"]
         return pipeline
