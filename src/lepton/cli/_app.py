@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lepton.cli import _data, _demo, _env, _models, _projects, _runs, _train
+from lepton.cli import _data, _demo, _env, _models, _projects, _runs, _serve, _train
 
 app = typer.Typer(
     name="lepton",
@@ -22,6 +22,7 @@ app.add_typer(_train.models_app, name="models")
 app.add_typer(_models.policies_app, name="policies")
 app.command("train")(_train.train)
 app.command("eval")(_models.evaluate)
+app.command("serve")(_serve.serve)
 app.command("demo")(_demo.demo)
 app.command("env")(_env.env)
 app.command("doctor")(_env.doctor)

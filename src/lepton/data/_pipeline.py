@@ -323,6 +323,31 @@ class Pipeline:
             matrix = self._model.transform(prepared)
         return np.asarray(matrix, dtype=np.float32)
 
+    def numeric_affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(fill, mean, scale)`` when the fitted transform is only "impute numeric columns,
+        then standardise" (so ``transform`` is ``(where(nan, fill, x) - mean) / scale``), else None.
+
+        Serving uses it to skip scikit-learn's per-call overhead on the hot path.
+        """
+        if self._model is None or self.boolean or self.categorical or self.datetime:
+            return None
+        if (
+            len(self._model.steps) != 1
+            or self.options["impute"] is None
+            or not self.options["scale"]
+        ):
+            return None
+        columns = self._model.steps[0][1]
+        fitted = [t for t in columns.transformers_ if t[0] != "remainder"]
+        if len(fitted) != 1 or list(fitted[0][2]) != self.numeric:
+            return None
+        imputer, scaler = fitted[0][1].named_steps["impute"], fitted[0][1].named_steps["scale"]
+        return (
+            np.asarray(imputer.statistics_, dtype=np.float64),
+            np.asarray(scaler.mean_, dtype=np.float64),
+            np.asarray(scaler.scale_, dtype=np.float64),
+        )
+
     def fit_transform(self, frame: pd.DataFrame, y: Any = None) -> np.ndarray:
         return self.fit(frame, y).transform(frame)
 

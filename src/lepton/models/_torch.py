@@ -118,6 +118,10 @@ class TorchModel(Model):
             for batch, _ in self._batches(x, train=False):
                 outputs.append(self.net(batch).float())
         raw = torch.cat(outputs) if outputs else torch.zeros((0, max(1, len(self.classes))))
+        return self._finish(raw)
+
+    def _finish(self, raw: torch.Tensor) -> np.ndarray:
+        """Net outputs as probabilities (classification) or values in target units."""
         if self.task == "classification":
             return torch.softmax(raw, dim=1).numpy().astype(np.float64)
         mean, std = self.target_scale
@@ -208,6 +212,15 @@ class MLPModel(TorchModel, TabularModel):
             super()._fit(train, valid, ctx)
         finally:
             self._cache = None
+
+    def _output(self, features: np.ndarray) -> np.ndarray:
+        """Predictions from already preprocessed features (the serving hot path)."""
+        assert self.net is not None
+        self.net.eval()
+        with torch.no_grad():
+            return self._finish(
+                self.net(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))).float()
+            )
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "in_features": self.in_features}

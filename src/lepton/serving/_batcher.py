@@ -1,0 +1,129 @@
+"""Adaptive batching: requests that arrive while the model is busy are merged into one call.
+
+Greedy by default (``max_wait_ms=0``): the batcher takes everything queued, up to
+``max_batch_size`` rows, runs one predict, and fans the results back in order. Under load
+batches grow by themselves; with one client a request waits for nobody. ``max_wait_ms > 0``
+holds a batch open a little longer to gather more. The queue is bounded (``max_queue`` rows):
+past it, ``submit`` refuses at once so the server answers 429 instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+Output = tuple[list[Any], list[list[float]] | None]
+
+
+class QueueFull(Exception):
+    pass
+
+
+class Batcher:
+    def __init__(
+        self,
+        predict: Callable[[Sequence[Any]], Output],
+        *,
+        max_batch_size: int = 256,
+        max_wait_ms: float = 0.0,
+        max_queue: int = 4096,
+        in_thread: bool = False,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self._pending: deque[tuple[Sequence[Any], asyncio.Future[Output]]] = deque()
+        self.queued_rows = 0
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        # heavy models (torch) predict in a worker thread so the event loop keeps accepting
+        self._executor = (
+            ThreadPoolExecutor(1, thread_name_prefix="lepton-predict") if in_thread else None
+        )
+        self._on_batch = on_batch
+
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+
+    def submit(self, rows: Sequence[Any]) -> asyncio.Future[Output]:
+        """Queue ``rows``; the future resolves to this request's (predictions, probabilities)."""
+        if self.queued_rows + len(rows) > self.max_queue:
+            raise QueueFull
+        future: asyncio.Future[Output] = asyncio.get_running_loop().create_future()
+        self._pending.append((rows, future))
+        self.queued_rows += len(rows)
+        assert self._wake is not None
+        self._wake.set()
+        return future
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                if self.max_wait and self.queued_rows < self.max_batch_size:
+                    await asyncio.sleep(self.max_wait)
+                batch = self._take()
+                if batch:
+                    await self._serve(batch, loop)
+
+    def _take(self) -> list[tuple[Sequence[Any], asyncio.Future[Output]]]:
+        batch: list[tuple[Sequence[Any], asyncio.Future[Output]]] = []
+        rows = 0
+        pending = self._pending
+        while pending and (not batch or rows + len(pending[0][0]) <= self.max_batch_size):
+            item = pending.popleft()
+            rows += len(item[0])
+            batch.append(item)
+        self.queued_rows -= rows
+        return [item for item in batch if not item[1].done()]  # skip requests that timed out
+
+    async def _serve(
+        self,
+        batch: list[tuple[Sequence[Any], asyncio.Future[Output]]],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        rows: list[Any] = []
+        for request_rows, _ in batch:
+            rows.extend(request_rows)
+        started = time.perf_counter()
+        try:
+            if self._executor is not None:
+                predictions, probabilities = await loop.run_in_executor(
+                    self._executor, self._predict, rows
+                )
+            else:
+                predictions, probabilities = self._predict(rows)
+        except Exception as exc:  # one bad batch fails its requests, never the server
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        if self._on_batch is not None:
+            self._on_batch(len(rows), time.perf_counter() - started)
+        start = 0
+        for request_rows, future in batch:
+            end = start + len(request_rows)
+            if not future.done():
+                future.set_result(
+                    (
+                        predictions[start:end],
+                        probabilities[start:end] if probabilities is not None else None,
+                    )
+                )
+            start = end
