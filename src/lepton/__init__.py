@@ -15,12 +15,14 @@ __version__ = "0.1.0"
 
 # public name -> (module, attribute)
 _LAZY: dict[str, tuple[str, str]] = {
+    "Client": ("lepton.deployments", "Client"),
     "Dataset": ("lepton.data", "Dataset"),
     "ModelConfig": ("lepton.models", "ModelConfig"),
     "Project": ("lepton.project", "Project"),
     "Run": ("lepton.tracking", "Run"),
     "active_run": ("lepton.tracking", "active_run"),
     "create_model": ("lepton.models", "create_model"),
+    "deploy": ("lepton.deployments", "deploy"),
     "evaluate": ("lepton.evaluation", "evaluate"),
     "create_project": ("lepton.project", "create_project"),
     "init": ("lepton.project", "create_project"),
@@ -37,6 +39,7 @@ __all__ = ["LeptonError", "__version__", *sorted(_LAZY)]
 
 if TYPE_CHECKING:
     from lepton.data import Dataset
+    from lepton.deployments import Client, deploy
     from lepton.evaluation import evaluate
     from lepton.governance import check_policies
     from lepton.models import ModelConfig, create_model, save_model

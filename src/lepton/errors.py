@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DatasetNotFoundError",
+    "DeploymentNotFoundError",
     "IntegrityError",
     "InvalidParameterError",
     "LeptonError",
@@ -81,6 +82,10 @@ class ArtifactNotFoundError(NotFoundError):
 
 class ModelNotFoundError(NotFoundError):
     kind = "model"
+
+
+class DeploymentNotFoundError(NotFoundError):
+    kind = "deployment"
 
 
 class DatasetNotFoundError(NotFoundError):

@@ -15,6 +15,7 @@ def test_public_api_is_pinned() -> None:
     assert lepton.__all__ == [
         "LeptonError",
         "__version__",
+        "Client",
         "Dataset",
         "ModelConfig",
         "Project",
@@ -23,6 +24,7 @@ def test_public_api_is_pinned() -> None:
         "check_policies",
         "create_model",
         "create_project",
+        "deploy",
         "evaluate",
         "init",
         "list_projects",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lepton.cli import _data, _demo, _env, _models, _projects, _runs, _serve, _train
+from lepton.cli import _data, _demo, _deployments, _env, _models, _projects, _runs, _serve, _train
 
 app = typer.Typer(
     name="lepton",
@@ -23,6 +23,10 @@ app.add_typer(_models.policies_app, name="policies")
 app.command("train")(_train.train)
 app.command("eval")(_models.evaluate)
 app.command("serve")(_serve.serve)
+app.command("deploy")(_deployments.deploy)
+app.add_typer(_deployments.app, name="deployments")
+app.add_typer(_deployments.alerts_app, name="alerts")
+app.command("dev")(_deployments.dev)
 app.command("demo")(_demo.demo)
 app.command("env")(_env.env)
 app.command("doctor")(_env.doctor)

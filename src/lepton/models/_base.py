@@ -83,6 +83,8 @@ class Model(ABC):
         self.input_schema: dict[str, Any] | None = None
         self.metrics: dict[str, float] = {}
         self.lineage: dict[str, Any] = {}
+        # a sample of training inputs, kept so deployments can measure drift (table models)
+        self.reference: dict[str, Any] | None = None
 
     # the contract ---------------------------------------------------------------------------
     @property

@@ -23,6 +23,7 @@ from lepton.errors import IntegrityError, InvalidParameterError, ModelNotFoundEr
 from lepton.models._base import Model
 
 MANIFEST = "lepton.json"
+REFERENCE = "reference.json"  # training-data sample for drift checks
 FORMAT = "lepton-bundle/1"
 
 
@@ -51,6 +52,9 @@ def write_bundle_folder(model: Model, folder: Path) -> dict[str, Any]:
 
     model._check_fitted()
     files = model._save_weights(folder)
+    if model.reference is not None:
+        (folder / REFERENCE).write_text(json.dumps(model.reference), encoding="utf-8")
+        files.append(REFERENCE)
     manifest = {
         "format": FORMAT,
         "name": model.name,
@@ -167,6 +171,8 @@ def model_from_folder(folder: Path, source: Path) -> Model:
     model.metrics = dict(manifest.get("metrics") or {})
     model.lineage = dict(manifest.get("lineage") or {})
     model._load_weights(folder)
+    if REFERENCE in manifest["files"]:
+        model.reference = json.loads((folder / REFERENCE).read_text(encoding="utf-8"))
     return model
 
 

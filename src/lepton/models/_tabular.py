@@ -29,10 +29,13 @@ class TabularModel(Model):
 
     def _fit_pipeline(self, train: Dataset) -> np.ndarray:
         from lepton.data import Pipeline
+        from lepton.monitoring._drift import reference_profile
 
         pipeline = Pipeline.from_schema(train.schema, train.features, task=self.task)
         features = pipeline.fit_transform(train.X(), train.y())
         self.pipeline = pipeline
+        types = {c: train.schema[c].type for c in train.features}
+        self.reference = reference_profile(train.X(), train.features, types, seed=self.config.seed)
         return features
 
     def _features(self, x: Any) -> np.ndarray:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
 from lepton.store import _schema as t
 from lepton.store._engine import open_engine
+from lepton.store._metadata_deployments import DeploymentTablesMixin
 from lepton.store._metadata_models import ModelTablesMixin
 
 MetricRow = tuple[str, str, int, float, float]  # run_id, key, step, timestamp, value
@@ -26,7 +27,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-class MetadataStore(ModelTablesMixin):
+class MetadataStore(ModelTablesMixin, DeploymentTablesMixin):
     """Projects, runs, params, tags, metrics and artifact records in one SQL database."""
 
     def __init__(self, url: str) -> None:

@@ -185,3 +185,81 @@ alias_events = Table(
     Column("policy_results", JSON, nullable=False),
     Column("created_at", Double, nullable=False),
 )
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("project_id", String(32), ForeignKey("projects.id"), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("model_version", Integer, nullable=False),  # what should be served
+    Column("desired", String(16), nullable=False),  # "running" or "stopped"
+    Column(
+        "status", String(16), nullable=False
+    ),  # what is: pending, starting, running, updating, stopped, failed
+    Column("replicas", Integer, nullable=False),  # desired count
+    Column("host", String(100), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("key_hash", String(64), nullable=True),  # None: public
+    Column("options", JSON, nullable=False),  # serving options (batching, limits)
+    Column(
+        "state", JSON, nullable=False
+    ),  # the control plane's view: replicas, restarts, served version
+    Column("error", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+deployment_metrics = Table(
+    "deployment_metrics",
+    metadata,
+    Column("deployment_id", String(32), ForeignKey("deployments.id"), nullable=False),
+    Column("resolution", Integer, nullable=False),  # seconds per point: 10, 60 or 600
+    Column("ts", Double, nullable=False),  # start of the interval
+    Column(
+        "values", JSON, nullable=False
+    ),  # qps, error_rate, p50/p95/p99_latency_ms, batch_size...
+    Index("ix_deployment_metrics_lookup", "deployment_id", "resolution", "ts"),
+)
+
+request_samples = Table(
+    "request_samples",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("deployment_id", String(32), ForeignKey("deployments.id"), nullable=False),
+    Column("ts", Double, nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("inputs", JSON, nullable=False),  # one row, PII masked
+    Column("prediction", JSON, nullable=True),
+    Index("ix_request_samples_deployment_ts", "deployment_id", "ts"),
+)
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("deployment_id", String(32), ForeignKey("deployments.id"), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("op", String(8), nullable=False),  # "above" or "below"
+    Column("threshold", Double, nullable=False),
+    Column("for_seconds", Double, nullable=False),
+    Column("webhook", Text, nullable=True),
+    Column("state", String(16), nullable=False),  # ok, pending, firing
+    Column("since", Double, nullable=True),  # when the condition started to hold
+    Column("created_at", Double, nullable=False),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("rule_id", String(32), ForeignKey("alert_rules.id"), nullable=False),
+    Column("state", String(16), nullable=False),  # "firing" or "resolved"
+    Column("value", Double, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("webhook_status", String(100), nullable=True),
+    Column("ts", Double, nullable=False),
+)

@@ -5,8 +5,10 @@ from lepton.workspace._current import activate_project, current_settings, get_wo
 from lepton.workspace._records import (
     DATASET_KINDS,
     RUN_STATUSES,
+    AlertRuleInfo,
     ArtifactInfo,
     DatasetVersionInfo,
+    DeploymentInfo,
     MetricPoint,
     ModelVersionInfo,
     ProjectInfo,
@@ -16,8 +18,10 @@ from lepton.workspace._records import (
 __all__ = [
     "DATASET_KINDS",
     "RUN_STATUSES",
+    "AlertRuleInfo",
     "ArtifactInfo",
     "DatasetVersionInfo",
+    "DeploymentInfo",
     "MetricPoint",
     "ModelVersionInfo",
     "ProjectInfo",

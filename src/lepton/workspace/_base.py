@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lepton.workspace._flusher import MetricFlusher
 from lepton.workspace._records import (
+    AlertRuleInfo,
     ArtifactInfo,
     DatasetVersionInfo,
+    DeploymentInfo,
     MetricPoint,
     ModelVersionInfo,
     ProjectInfo,
@@ -230,3 +232,78 @@ class Workspace(ABC):
 
     @abstractmethod
     def download_model_bundle(self, name: str, version: int, dest: Path) -> Path: ...
+
+    # deployments and monitoring (the control plane's state)
+    @abstractmethod
+    def save_deployment(self, name: str, project: str, values: dict[str, Any]) -> DeploymentInfo:
+        """Create a deployment or update its desired state."""
+
+    @abstractmethod
+    def get_deployment(self, name: str) -> DeploymentInfo: ...
+
+    @abstractmethod
+    def deployment_key_hash(self, name: str) -> str | None: ...
+
+    @abstractmethod
+    def list_deployments(self) -> list[DeploymentInfo]: ...
+
+    @abstractmethod
+    def update_deployment(self, name: str, **values: Any) -> None: ...
+
+    @abstractmethod
+    def add_deployment_point(
+        self, name: str, resolution: int, ts: float, values: dict[str, float]
+    ) -> None: ...
+
+    @abstractmethod
+    def deployment_series(
+        self, name: str, resolution: int, since: float
+    ) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def prune_deployment_series(self, name: str, resolution: int, before: float) -> None: ...
+
+    @abstractmethod
+    def add_request_samples(
+        self, name: str, samples: list[dict[str, Any]], keep: int = 5000
+    ) -> None: ...
+
+    @abstractmethod
+    def request_samples(
+        self, name: str, since: float = 0.0, limit: int = 5000
+    ) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def create_alert(
+        self,
+        deployment: str,
+        metric: str,
+        op: str,
+        threshold: float,
+        for_seconds: float,
+        webhook: str | None,
+    ) -> AlertRuleInfo: ...
+
+    @abstractmethod
+    def list_alerts(self, deployment: str | None = None) -> list[AlertRuleInfo]: ...
+
+    @abstractmethod
+    def delete_alert(self, rule_id: str) -> None: ...
+
+    @abstractmethod
+    def set_alert_state(self, rule_id: str, state: str, since: float | None) -> None: ...
+
+    @abstractmethod
+    def add_alert_event(
+        self,
+        rule_id: str,
+        state: str,
+        value: float | None,
+        message: str,
+        webhook_status: str | None,
+    ) -> None: ...
+
+    @abstractmethod
+    def alert_events(
+        self, rule_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...

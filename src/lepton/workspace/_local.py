@@ -20,6 +20,7 @@ from lepton.store import ArtifactStore, MetadataStore, open_artifact_store
 from lepton.store._metadata import MetricRow
 from lepton.workspace._base import Workspace
 from lepton.workspace._local_datasets import LocalDatasetsMixin
+from lepton.workspace._local_deployments import LocalDeploymentsMixin
 from lepton.workspace._local_models import LocalModelsMixin
 from lepton.workspace._records import (
     RUN_STATUSES,
@@ -30,7 +31,7 @@ from lepton.workspace._records import (
 )
 
 
-class LocalWorkspace(LocalDatasetsMixin, LocalModelsMixin, Workspace):
+class LocalWorkspace(LocalDatasetsMixin, LocalModelsMixin, LocalDeploymentsMixin, Workspace):
     def __init__(self, db_url: str, artifacts_url: str, location: str | None = None) -> None:
         self.meta = MetadataStore(db_url)
         self.artifacts: ArtifactStore = open_artifact_store(artifacts_url)

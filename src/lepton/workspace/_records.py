@@ -161,3 +161,61 @@ class ModelVersionInfo:
             **{k: v for k, v in row.items() if k in names and k != "aliases"},
             aliases=sorted(aliases or []),
         )
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """A deployment's desired state (model, replicas) and the control plane's view of it."""
+
+    id: str
+    name: str
+    model_name: str
+    model_version: int
+    desired: str
+    status: str
+    replicas: int
+    host: str
+    port: int
+    public: bool
+    options: dict[str, Any]
+    state: dict[str, Any]
+    error: str | None
+    created_at: float
+    updated_at: float
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def model_ref(self) -> str:
+        return f"{self.model_name}:{self.model_version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "url": self.url, "model_ref": self.model_ref}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> DeploymentInfo:
+        names = cls.__dataclass_fields__
+        values = {k: v for k, v in row.items() if k in names}
+        return cls(**values, public=row.get("key_hash") is None)
+
+
+@dataclass(frozen=True)
+class AlertRuleInfo:
+    id: str
+    deployment: str
+    metric: str
+    op: str
+    threshold: float
+    for_seconds: float
+    webhook: str | None
+    state: str
+    since: float | None
+    created_at: float
+
+    def describe(self) -> str:
+        return f"{self.metric} {self.op} {self.threshold:g} for {self.for_seconds:g}s"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

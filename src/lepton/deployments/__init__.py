@@ -1,0 +1,22 @@
+"""Deployments: the local control plane, its proxy and replicas, and the Python client."""
+
+from lepton.deployments._client import Client, ServingError
+from lepton.deployments._deploy import (
+    Deployment,
+    DeploymentError,
+    deploy,
+    drift,
+    get_deployment,
+    list_deployments,
+)
+
+__all__ = [
+    "Client",
+    "Deployment",
+    "DeploymentError",
+    "ServingError",
+    "deploy",
+    "drift",
+    "get_deployment",
+    "list_deployments",
+]

@@ -1,0 +1,262 @@
+"""``lepton.deploy`` and the ``Deployment`` handle: desired state in the store, the control
+plane makes it so."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from lepton._validation import check_name
+from lepton.deployments._client import Client
+from lepton.errors import InvalidParameterError, LeptonError
+
+
+class DeploymentError(LeptonError, RuntimeError):
+    code = "deployment_failed"
+
+
+def _workspace() -> Any:
+    from lepton.workspace import get_workspace
+
+    return get_workspace()
+
+
+class Deployment:
+    """A deployed model: status, scale, update, stop, logs, metrics, drift and a client."""
+
+    def __init__(self, name: str, api_key: str | None = None) -> None:
+        self.name = name
+        self.api_key = api_key  # only known right after creation: shown once
+
+    @property
+    def info(self) -> Any:
+        return _workspace().get_deployment(self.name)
+
+    @property
+    def url(self) -> str:
+        return str(self.info.url)
+
+    def status(self) -> dict[str, Any]:
+        info = self.info
+        replicas = info.state.get("replicas", [])
+        return {
+            "name": info.name,
+            "status": info.status,
+            "desired": info.desired,
+            "model": info.model_ref,
+            "served_versions": info.state.get("served_versions", []),
+            "replicas": info.replicas,
+            "ready": sum(1 for r in replicas if r["status"] == "ready"),
+            "restarts": info.state.get("restarts", 0),
+            "url": info.url,
+            "public": info.public,
+            "error": info.error,
+            "replica_details": replicas,
+        }
+
+    def wait(self, timeout: float = 300.0) -> Deployment:
+        """Block until every replica serves the desired version (or raise with the reason)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            info = self.info
+            if info.status == "failed":
+                raise DeploymentError(
+                    f"Deployment {self.name!r} failed: {info.error}. Logs: lepton deployments logs {self.name}"
+                )
+            served = info.state.get("served_versions", [])
+            if info.status == "running" and served == [info.model_version]:
+                return self
+            time.sleep(0.2)
+        raise DeploymentError(
+            f"Deployment {self.name!r} is not ready after {timeout:.0f} s (status {self.info.status}). "
+            f"See `lepton deployments logs {self.name}`."
+        )
+
+    def scale(self, replicas: int, wait: bool = True) -> Deployment:
+        _check_replicas(replicas)
+        _workspace().update_deployment(self.name, replicas=replicas)
+        return self.wait() if wait else self
+
+    def update(
+        self, model_ref: str, *, override_reason: str | None = None, wait: bool = True
+    ) -> Deployment:
+        """Roll the replicas to another model version, one at a time, without failed requests."""
+        version = _checked_version(model_ref, override_reason)
+        if version.name != self.info.model_name:
+            raise InvalidParameterError(
+                f"Deployment {self.name!r} serves {self.info.model_name}; deploy {version.name} under another name."
+            )
+        _workspace().update_deployment(self.name, model_version=version.version, status="updating")
+        return self.wait() if wait else self
+
+    def stop(self, wait: bool = True, timeout: float = 60.0) -> None:
+        _workspace().update_deployment(self.name, desired="stopped")
+        deadline = time.time() + timeout
+        while wait and time.time() < deadline and self.info.status != "stopped":
+            time.sleep(0.2)
+
+    def logs(self, replica: int | None = None, tail: int = 200) -> str:
+        from lepton.workspace import current_settings
+
+        folder = current_settings().home / "deployments" / self.name
+        files = sorted(folder.glob("replica-*.log"), key=lambda p: int(p.stem.split("-")[1]))
+        if replica is not None:
+            files = [f for f in files if f.stem == f"replica-{replica}"]
+            if not files:
+                raise InvalidParameterError(
+                    f"No logs for replica {replica} of {self.name!r}; replicas with logs: {[int(p.stem.split('-')[1]) for p in folder.glob('replica-*.log')]}."
+                )
+        lines: list[str] = []
+        for file in files:
+            lines += [
+                f"[{file.stem}] {line}"
+                for line in file.read_text(errors="replace").splitlines()[-tail:]
+            ]
+        return "\n".join(lines[-tail * max(1, len(files)) :])
+
+    def metrics(self, since: str | None = "1h") -> list[dict[str, Any]]:
+        """The deployment's metric series (QPS, error rate, latency percentiles, batch size...)."""
+        from lepton.monitoring._series import series
+
+        return series(_workspace(), self.name, since)
+
+    def drift(self, since: str | None = None) -> Any:
+        return drift(self.name, since)
+
+    def client(self, api_key: str | None = None, **options: Any) -> Client:
+        return Client(self.url, api_key or self.api_key, **options)
+
+    def __repr__(self) -> str:
+        return f"Deployment({self.name!r}, url={self.url!r})"
+
+    def _repr_html_(self) -> str:
+        status = self.status()
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in status.items()
+            if k != "replica_details"
+        )
+        return f"<b>Deployment {html.escape(self.name)}</b><table>{rows}</table>"
+
+
+def _check_replicas(replicas: Any) -> None:
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 1 <= replicas <= 64:
+        raise InvalidParameterError(f"replicas must be an int from 1 to 64, got {replicas!r}.")
+
+
+def _checked_version(model_ref: str, override_reason: str | None) -> Any:
+    """The registered version, after the governance policies allow it to be deployed."""
+    from lepton.governance import guard_promotion
+    from lepton.registry import get_version
+
+    version = get_version(model_ref)
+    guard_promotion(version, "deployment", override_reason, action="deploy")
+    return version
+
+
+def deploy(
+    model_ref: str,
+    *,
+    name: str | None = None,
+    replicas: int = 1,
+    backend: str | None = None,
+    config: dict[str, Any] | None = None,
+    port: int | None = None,
+    public: bool = False,
+    override_reason: str | None = None,
+    wait: bool = True,
+) -> Deployment:
+    """Deploy a registered model behind one protected, batched, monitored address.
+
+    The local control plane (started in the background when none runs) starts ``replicas``
+    processes behind a proxy on ``127.0.0.1:port``, restarts any that die, and rolls updates.
+    Unless ``public``, a new API key is created and returned once as ``deployment.api_key``.
+    Governance policies run first; a failing model needs ``override_reason``.
+
+    Example:
+        >>> dep = lepton.deploy("credit-risk@production", name="credit", replicas=2)
+        >>> dep.client().predict(rows)
+    """
+    from lepton.deployments._daemon import ensure_running
+    from lepton.distributed import get_backend
+    from lepton.security import generate_key, hash_key
+    from lepton.serving._app import ServerOptions
+    from lepton.serving._server import free_port
+    from lepton.workspace import current_settings
+
+    if get_backend(backend).name != "local":
+        raise InvalidParameterError(
+            "Only backend='local' deployments are available in this version."
+        )
+    _check_replicas(replicas)
+    version = _checked_version(model_ref, override_reason)
+    name = check_name("deployment", name or version.name)
+    options = ServerOptions(**(config or {}))  # unknown settings fail here, naming themselves
+    workspace = _workspace()
+    try:
+        existing = workspace.get_deployment(name)
+    except LookupError:
+        existing = None
+    key = None
+    if existing is None or existing.public != public:
+        key = None if public else generate_key()
+        key_hash = hash_key(key) if key else None
+    else:
+        key_hash = workspace.deployment_key_hash(name)  # the key given out before stays valid
+    values = {
+        "model_name": version.name,
+        "model_version": version.version,
+        "desired": "running",
+        "status": "pending",
+        "replicas": replicas,
+        "host": "127.0.0.1",
+        "port": port or (existing.port if existing else free_port()),
+        "key_hash": key_hash,
+        "options": {k: v for k, v in vars(options).items()},
+    }
+    workspace.save_deployment(name, current_settings().project, values)
+    ensure_running()
+    deployment = Deployment(name, key)
+    return deployment.wait() if wait else deployment
+
+
+def get_deployment(name: str) -> Deployment:
+    _workspace().get_deployment(name)
+    return Deployment(name)
+
+
+def list_deployments() -> list[dict[str, Any]]:
+    return [Deployment(d.name).status() for d in _workspace().list_deployments()]
+
+
+_drift_models: dict[tuple[str, int], Any] = {}
+
+
+def drift(name: str, since: str | None = None) -> Any:
+    """Drift of a deployment's recent inputs (and predictions) against its training data."""
+    from lepton.monitoring._drift import compare
+    from lepton.monitoring._series import parse_since
+    from lepton.registry import get_version
+    from lepton.serving._predictor import Predictor
+
+    info = _workspace().get_deployment(name)
+    key = (info.model_name, info.model_version)
+    if key not in _drift_models:
+        _drift_models[key] = get_version(f"{info.model_name}:{info.model_version}").load()
+    model = _drift_models[key]
+    window = time.time() - parse_since(since) if since else 0.0
+    samples = _workspace().request_samples(name, since=window)
+    columns = [c["name"] for c in (model.input_schema or {}).get("columns", [])]
+    if model.reference is None:
+        from lepton.monitoring import DriftReport
+
+        return DriftReport(
+            name,
+            len(samples),
+            note="The model has no training reference (only table models keep one); drift cannot be measured.",
+        )
+    predictor = Predictor(model)
+    return compare(
+        name, model.reference, columns, samples, predict=lambda rows: predictor.predict(rows)[0]
+    )
