@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ def run_demo(folder: str | Path = "lepton-demo", once: bool = True) -> dict[str,
     import lepton
     from lepton.errors import PolicyViolationError
     from lepton.governance import Policy, check_policies, use_policies
+    from lepton.monitoring import create_alert
     from lepton.registry import set_alias, update_card
     from lepton.workspace import activate_project, get_workspace
 
     root = Path(folder).resolve()
-    total = 7
+    total = 8
     _step(1, total, "Project")
     if (root / PROJECT_FILE).exists():
         activate_project(root)
@@ -128,18 +130,77 @@ def run_demo(folder: str | Path = "lepton-demo", once: bool = True) -> dict[str,
     except PolicyViolationError as exc:
         console.print(f"[red]Refused:[/] {exc}", highlight=False)
 
-    _step(7, total, "What the workspace holds")
-    for info in get_workspace().list_runs(project_name, limit=8):
-        console.print(f"  {info.id[:8]}  {info.name:<26} {info.status}", highlight=False)
+    _step(7, total, "Deploy credit-risk@production: 2 replicas, API key, batching, monitoring")
+    from lepton.deployments import _daemon
+
+    with use_policies(policies):  # deploying runs the policies too
+        deployment = lepton.deploy("credit-risk@production", name="credit", replicas=2)
+    console.print(f"Serving at [bold]{deployment.url}[/] (form: {deployment.url}/docs)")
+    alert = create_alert("credit", "drift_psi", above=0.2, for_=0)
+    console.print(f"Alert {alert.id[:8]}: {alert.describe()}")
+
+    _step(8, total, "Traffic: real applications, then a batch whose incomes are shifted")
+    client = deployment.client()
+    records = valid.X().replace({float("nan"): None}).to_dict(orient="records")
+    for start in range(0, len(records), 25):
+        client.predict(records[start : start + 25])
+    shifted = [{**r, "income": (r["income"] or 40_000) * 4} for r in records[:300]]
+    for start in range(0, len(shifted), 25):
+        client.predict(shifted[start : start + 25])
+    console.print(f"Sent {len(records) + len(shifted)} predictions; waiting for a scrape...")
+    time.sleep(12)  # the control plane scrapes every 5 s and checks drift every 30 s
+    points = deployment.metrics("15m")
+    if points:
+        last = max(points, key=lambda p: p.get("requests", 0))
+        console.print(
+            f"  busiest scrape: {last['qps']:.0f} req/s, p50 {last['p50_latency_ms']:.1f} ms, p99 {last['p99_latency_ms']:.1f} ms, mean batch {last['batch_size']:.1f}",
+            highlight=False,
+        )
+    drift = deployment.drift()
+    for feature in drift.features[:4]:
+        console.print(
+            f"  drift {feature.feature:<22} PSI {feature.psi:6.3f}  {'DRIFT' if feature.drifted else ''}",
+            highlight=False,
+        )
+    fired = _wait_for_alert(alert.id, timeout=60)
+    console.print(f"Alert on drift: {fired or 'not fired yet (see lepton alerts history)'}")
+
     console.print(
-        f"\nSee them with: [bold]cd {root} && lepton runs list[/]; the model: [bold]lepton models show credit-risk@production[/]"
+        f"\nRuns: [bold]cd {root} && lepton runs list[/]; model: [bold]lepton models show credit-risk@production[/]"
     )
+    if once:
+        deployment.stop()
+        _daemon.stop()
+        console.print("Stopped the deployment and the control plane (--once).")
+    else:
+        console.print(f"\nThe deployment keeps running at [bold]{deployment.url}[/]")
+        console.print(f"API key (shown once): {deployment.api_key}", highlight=False)
+        console.print(
+            f"Try: curl -X POST {deployment.url}/v1/predict -H 'authorization: Bearer <key>' -d '{{\"inputs\": [...]}}'",
+            highlight=False,
+        )
+        console.print(
+            f"Stop it with: cd {root} && lepton deployments stop credit && lepton dev --stop"
+        )
     return {
         "project": project_name,
         "folder": str(root),
         "runs": {k: r.run_id for k, r in results.items()},
         "production": registered.ref,
+        "url": deployment.url,
     }
+
+
+def _wait_for_alert(rule_id: str, timeout: float) -> str | None:
+    from lepton.monitoring import alert_history
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        events = alert_history(rule_id)
+        if events:
+            return str(events[0]["message"])
+        time.sleep(1)
+    return None
 
 
 def _biased(data: Any) -> Any:

@@ -99,10 +99,11 @@ def test_doctor_passes() -> None:
     assert "All checks passed" in out.stdout
 
 
-def test_demo_runs_and_is_rerunnable(tmp_path: Path) -> None:
-    first = lepton("demo", "--once", "--folder", str(tmp_path / "demo"))
-    assert "Step 7/7" in first.stdout
-    second = lepton("demo", "--once", "--folder", str(tmp_path / "demo"))
-    assert "Using the existing demo project" in second.stdout
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    """The main job: data, training, fairness, registry, policies, deployment, drift, alert."""
+    out = lepton("demo", "--once", "--folder", str(tmp_path / "demo"))
+    for expected in ("Step 8/8", "credit-risk@production -> version 1", "Refused:", "DRIFT", "is firing", "Stopped the deployment"):
+        assert expected in out.stdout, expected
     runs = json.loads(lepton("runs", "list", "--json", cwd=tmp_path / "demo").stdout)
-    assert len(runs) >= 2
+    assert {r["status"] for r in runs} == {"finished"}
