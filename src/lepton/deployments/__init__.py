@@ -1,6 +1,7 @@
 """Deployments: the local control plane, its proxy and replicas, and the Python client."""
 
 from lepton.deployments._client import Client, ServingError
+from lepton.deployments._daemon import stop as stop_control_plane
 from lepton.deployments._deploy import (
     Deployment,
     DeploymentError,
@@ -19,4 +20,5 @@ __all__ = [
     "drift",
     "get_deployment",
     "list_deployments",
+    "stop_control_plane",
 ]

@@ -36,6 +36,19 @@ class UnavailableError(ServingError):
     code = "unavailable"
 
 
+def _plain(item: Any) -> Any:
+    """NaN (pandas' missing value) as JSON null, numpy scalars as plain numbers."""
+    if isinstance(item, dict):
+        return {k: _plain(v) for k, v in item.items()}
+    if isinstance(item, list | tuple):
+        return [_plain(v) for v in item]
+    if hasattr(item, "item") and callable(item.item):
+        item = item.item()
+    if isinstance(item, float) and item != item:
+        return None
+    return item
+
+
 _ERRORS = {
     401: UnauthorizedError,
     403: UnauthorizedError,
@@ -83,9 +96,10 @@ class Client:
         import httpx
 
         delay = 0.1
+        payload = {"inputs": [_plain(item) for item in inputs]}
         for attempt in range(self.retries + 1):
             try:
-                reply = self._http.post("/v1/predict", json={"inputs": inputs})
+                reply = self._http.post("/v1/predict", json=payload)
             except httpx.TimeoutException as exc:
                 raise ServingError(f"{self.url} did not answer within the timeout: {exc}") from exc
             except httpx.TransportError as exc:
