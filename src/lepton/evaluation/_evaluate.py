@@ -41,6 +41,21 @@ def _check_labels(y_true: np.ndarray, classes: list[Any], data_name: str) -> Non
             f"{type(classes[0]).__name__}): a label/prediction type mismatch. Evaluate on data "
             "with the same target encoding the model was trained on."
         )
+    unknown = sorted(map(str, seen - known))
+    if unknown:
+        # scikit-learn would fail deep inside a metric with a message about averaging
+        raise DataError(
+            f"The labels of {data_name!r} include {unknown[:5]}, which are not classes of the model "
+            f"({[str(c) for c in classes][:10]}). Evaluate on rows whose labels the model knows, or "
+            "retrain it on data that holds these classes."
+        )
+
+
+def _label_array(values: Any, classes: list[Any]) -> np.ndarray:
+    """Labels as scikit-learn reads them: strings as objects, numbers and booleans as such
+    (an object array of ints is a target type scikit-learn refuses)."""
+    strings = any(isinstance(c, str) for c in classes)
+    return np.asarray(list(values), dtype=object if strings else None)
 
 
 def evaluate(
@@ -70,9 +85,12 @@ def evaluate(
         >>> report = lepton.evaluate(model, test, sensitive_features=["sex"])
     """
     from lepton.data import Dataset
-    from lepton.models import Model, load_model
+    from lepton.models import Model
 
     if not isinstance(model, Model):
+        # the registry's loader takes bundle paths and runs:/ URIs as well as "name@alias"
+        from lepton.registry import load_model
+
         model = load_model(model)
     if not isinstance(data, Dataset):
         raise InvalidParameterError(
@@ -103,15 +121,14 @@ def evaluate(
             proba: np.ndarray | None = np.asarray(model.predict_proba(data), dtype=np.float64)
         except (AttributeError, NotImplementedError, InvalidParameterError):
             proba = None
-        if proba is not None and positive is not None:
-            y_pred = np.where(
-                proba[:, classes.index(positive)] >= threshold,
-                positive,
-                classes[1 - classes.index(positive)],
-            )
-            y_pred = y_pred.astype(object)
+        binary = positive is not None and len(classes) == 2
+        if proba is not None and binary:
+            chosen = proba[:, classes.index(positive)] >= threshold
+            negative = classes[1 - classes.index(positive)]
+            y_pred = _label_array([positive if c else negative for c in chosen], classes)
         else:
-            y_pred = np.asarray(model.predict(data), dtype=object)
+            y_pred = _label_array(model.predict(data), classes)
+        y_true = _label_array(y_true, classes)
         values, per_class, metric_notes = _metrics.classification_metrics(
             y_true, proba, y_pred, classes, positive
         )
@@ -122,7 +139,7 @@ def evaluate(
         report_args.update(
             per_class=per_class,
             confusion_matrix={"labels": [str(c) for c in classes], "matrix": matrix},
-            threshold=float(threshold) if positive is not None else None,
+            threshold=float(threshold) if binary else None,
             positive_label=positive,
         )
         plots["confusion_matrix"] = _plots.confusion_plot([str(c) for c in classes], matrix)
@@ -149,7 +166,14 @@ def evaluate(
                 name, fairness[name]["groups"], ("selection_rate", "tpr", "fpr")
             )
     else:
-        y_num = y_true.astype(np.float64)
+        try:
+            y_num = y_true.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{model.name} is a regression model, but the target {data.target!r} of {data.name!r} "
+                f"holds non-numeric labels ({sorted(map(str, set(y_true.tolist())))[:5]}): a "
+                "label/prediction type mismatch. Evaluate it on data with a numeric target."
+            ) from None
         y_hat = np.asarray(model.predict(data), dtype=np.float64)
         values = _metrics.regression_metrics(y_num, y_hat)
         fairness = {

@@ -35,6 +35,8 @@ def group_column(frame: pd.DataFrame, feature: str, bins: Any) -> pd.Series:
 
     ``bins``: None (categories as they are; numeric columns with more than 10 values get 4
     quantile bins), an int (that many quantile bins) or a list of edges (e.g. age bands).
+    Values outside the edges form a group of their own, and missing values the group
+    "missing". The result is categorical: bins keep their numeric order, categories are sorted.
     """
     if feature not in frame.columns:
         raise DataError(
@@ -48,18 +50,42 @@ def group_column(frame: pd.DataFrame, feature: str, bins: Any) -> pd.Series:
     if bins is not None:
         if not numeric:
             raise InvalidParameterError(f"Bins were given for {feature!r}, but it is not numeric.")
-        if isinstance(bins, int):
+        outside = "outside the bins"
+        if isinstance(bins, int) and not isinstance(bins, bool):
+            if bins < 1:
+                raise InvalidParameterError(
+                    f"Bins for {feature!r} must be a positive number of quantile bins or a list of edges, got {bins!r}."
+                )
             grouped = pd.qcut(column, q=bins, duplicates="drop")
         elif isinstance(bins, list | tuple) and len(bins) >= 2:
             grouped = pd.cut(column, bins=list(bins), right=False)
+            outside = f"outside [{bins[0]}, {bins[-1]})"
         else:
             raise InvalidParameterError(
                 f"Bins for {feature!r} must be an int or a list of at least two edges, got {bins!r}."
             )
-        labels = grouped.astype(str)
+        order = [str(c) for c in grouped.cat.categories] + [outside]
+        codes = grouped.cat.codes.to_numpy()
+        # a value beyond the edges has no bin (code -1): it must not vanish or pose as "missing"
+        labels = pd.Series(
+            np.asarray(order, dtype=object)[np.where(codes >= 0, codes, len(order) - 1)],
+            index=column.index,
+        )
     else:
         labels = column.astype(str)
-    return labels.where(column.notna(), "missing")
+        order = sorted(set(labels[column.notna()]))
+    labels = labels.where(column.notna(), "missing")
+    present = set(labels)
+    return pd.Series(
+        pd.Categorical(labels, categories=[g for g in [*order, "missing"] if g in present]),
+        index=column.index,
+    )
+
+
+def _group_names(groups: pd.Series) -> list[Any]:
+    if isinstance(groups.dtype, pd.CategoricalDtype):
+        return list(groups.cat.categories)
+    return sorted(groups.unique())
 
 
 def group_metrics(y_true: np.ndarray, y_pred: np.ndarray, positive: Any) -> dict[str, float]:
@@ -80,7 +106,7 @@ def fairness_for(
     groups: pd.Series, y_true: np.ndarray, y_pred: np.ndarray, positive: Any, notes: list[str]
 ) -> dict[str, Any]:
     per_group: dict[str, dict[str, float]] = {}
-    for name in sorted(groups.unique()):
+    for name in _group_names(groups):
         mask = (groups == name).to_numpy()
         per_group[str(name)] = group_metrics(y_true[mask], y_pred[mask], positive)
         if mask.sum() < MIN_GROUP_SIZE:
@@ -104,7 +130,7 @@ def regression_fairness_for(
     groups: pd.Series, y_true: np.ndarray, y_pred: np.ndarray, notes: list[str]
 ) -> dict[str, Any]:
     per_group = {}
-    for name in sorted(groups.unique()):
+    for name in _group_names(groups):
         mask = (groups == name).to_numpy()
         per_group[str(name)] = {
             "count": int(mask.sum()),

@@ -46,11 +46,12 @@ def classification_metrics(
             skm.f1_score(y_true, y_pred, labels=classes, average=average, zero_division=0)
         )
     if positive is not None:
-        out["precision"] = float(
-            skm.precision_score(y_true, y_pred, pos_label=positive, zero_division=0)
-        )
-        out["recall"] = float(skm.recall_score(y_true, y_pred, pos_label=positive, zero_division=0))
-        out["f1"] = float(skm.f1_score(y_true, y_pred, pos_label=positive, zero_division=0))
+        # one-vs-rest, so a positive_label of a multi-class model works too (same numbers as
+        # pos_label=positive on binary labels)
+        truth, pred = y_true == positive, y_pred == positive
+        out["precision"] = float(skm.precision_score(truth, pred, zero_division=0))
+        out["recall"] = float(skm.recall_score(truth, pred, zero_division=0))
+        out["f1"] = float(skm.f1_score(truth, pred, zero_division=0))
     if proba is None:
         notes.append(
             "The model gives no probabilities: ROC AUC, PR AUC, log loss, Brier score and calibration were skipped."

@@ -146,7 +146,7 @@ def build_card(info: ModelVersionInfo) -> ModelCard:
             from lepton.data import dataset_info
 
             stored = dataset_info(item["name"], item["version"])
-            entry.update(rows=stored.num_rows, columns=len(stored.schema))
+            entry.update(rows=stored.num_rows, columns=len(stored.schema.get("columns", [])))
         except (LookupError, KeyError, ValueError):
             pass  # the data was used but never registered: the card shows its name and hash
         training.append(entry)

@@ -254,7 +254,12 @@ def load_model(path_or_ref: Any) -> Model:
     from lepton.models._bundle import load_model as load_path
 
     text = str(path_or_ref)
-    if Path(text).exists() or text.startswith("runs:/") or not isinstance(path_or_ref, str):
+    # Path("") is the current folder: an empty reference must be refused, not loaded from "."
+    if (
+        (text and Path(text).exists())
+        or text.startswith("runs:/")
+        or not isinstance(path_or_ref, str)
+    ):
         return load_path(path_or_ref)
     return get_version(text).load()
 

@@ -1,8 +1,8 @@
 """SQL of the model registry: models, versions, aliases and the history of alias moves.
 
-Versions are numbered per model, 1, 2, 3...: the next number is taken inside the same write
-transaction that inserts it, and a unique (model, version) constraint makes two concurrent
-registrations retry instead of colliding (SQLite already serialises them with BEGIN IMMEDIATE).
+Versions are numbered per model, 1, 2, 3...: the next number comes from an atomic increment of
+the model's counter inside the write transaction that inserts it, so numbers are never reused,
+even after the newest version is deleted; a unique (model, version) constraint backs it up.
 """
 
 from __future__ import annotations
@@ -74,16 +74,20 @@ class ModelTablesMixin:
                             "created_at": time.time(),
                         }
                         conn.execute(insert(t.models).values(**model))
-                    current = conn.execute(
-                        select(func.max(t.model_versions.c.version)).where(
-                            t.model_versions.c.model_id == model["id"]
-                        )
-                    ).scalar()
+                    # one atomic increment: the row lock makes concurrent registrations queue
+                    number = int(
+                        conn.execute(
+                            update(t.models)
+                            .where(t.models.c.id == model["id"])
+                            .values(last_version=t.models.c.last_version + 1)
+                            .returning(t.models.c.last_version)
+                        ).scalar_one()
+                    )
                     version = {
                         **row,
                         "id": _new_id(),
                         "model_id": model["id"],
-                        "version": int(current or 0) + 1,
+                        "version": number,
                         "created_at": time.time(),
                     }
                     conn.execute(insert(t.model_versions).values(**version))

@@ -136,6 +136,8 @@ models = Table(
     Column("project_id", String(32), ForeignKey("projects.id"), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("created_at", Double, nullable=False),
+    # the highest version ever given: deleting the newest version never frees its number
+    Column("last_version", Integer, nullable=False, server_default="0"),
 )
 
 model_versions = Table(
