@@ -109,7 +109,7 @@ class Client:
                 delay *= 2
                 continue
             if reply.status_code in (429, 503) and attempt < self.retries:
-                time.sleep(float(reply.headers.get("retry-after", delay)))
+                time.sleep(_retry_after(reply.headers.get("retry-after"), delay))
                 delay *= 2
                 continue
             if reply.status_code != 200:
@@ -145,3 +145,13 @@ class Client:
             )
         info: dict[str, Any] = reply.json()
         return info
+
+
+def _retry_after(header: str | None, default: float) -> float:
+    """Seconds to wait before a retry: the server's Retry-After in seconds, else ``default``
+    (an HTTP date, which the header may also hold, is not worth a parser here)."""
+    try:
+        seconds = float(header) if header is not None else default
+    except ValueError:
+        return default
+    return seconds if 0 <= seconds < float("inf") else default

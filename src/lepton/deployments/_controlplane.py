@@ -128,6 +128,8 @@ class ControlPlane:
                 )
                 return
             runtime = Runtime(info.name, info.port, proxy, self.home / "deployments" / info.name)
+            # a restarted control plane goes on counting where the last one stopped
+            runtime.restarts = int(info.state.get("restarts", 0))
             self.runtimes[info.name] = runtime
         desired_version, desired_count = int(info.model_version), int(info.replicas)
         config = _config_id(info, self.workspace.deployment_key_hash(info.name))

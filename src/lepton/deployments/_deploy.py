@@ -65,7 +65,13 @@ class Deployment:
                     f"Deployment {self.name!r} failed: {info.error}. Logs: lepton deployments logs {self.name}"
                 )
             served = info.state.get("served_versions", [])
-            if info.status == "running" and served == [info.model_version]:
+            replicas = info.state.get("replicas", [])
+            # the status may predate a change just asked for (scale keeps it "running"), so the
+            # replicas themselves must match: as many as desired, all ready
+            settled = len(replicas) == info.replicas and all(
+                r["status"] == "ready" for r in replicas
+            )
+            if info.status == "running" and served == [info.model_version] and settled:
                 return self
             time.sleep(0.2)
         raise DeploymentError(
@@ -240,12 +246,13 @@ def drift(name: str, since: str | None = None) -> Any:
     from lepton.registry import get_version
     from lepton.serving._predictor import Predictor
 
+    # the window counts from the call: loading the model first would shorten it by seconds
+    window = time.time() - parse_since(since) if since else 0.0
     info = _workspace().get_deployment(name)
     key = (info.model_name, info.model_version)
     if key not in _drift_models:
         _drift_models[key] = get_version(f"{info.model_name}:{info.model_version}").load()
     model = _drift_models[key]
-    window = time.time() - parse_since(since) if since else 0.0
     samples = _workspace().request_samples(name, since=window)
     columns = [c["name"] for c in (model.input_schema or {}).get("columns", [])]
     if model.reference is None:

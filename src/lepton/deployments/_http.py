@@ -95,13 +95,33 @@ class Upstream:
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def request(self, raw: bytes, timeout: float = 60.0) -> Message:
-        """Send a full request; raise ConnectionError when no response came back."""
+        """Send a full request; raise ConnectionError when no response came back.
+
+        A kept-alive connection the replica has meanwhile closed (idle timeout) fails without
+        an answer: the request is then sent once more on a new connection.
+        """
         if self._idle:
             reader, writer = self._idle.pop()
-        else:
+            try:
+                return await self._exchange(reader, writer, raw, timeout)
+            except ConnectionError as exc:
+                if isinstance(exc.__cause__, TimeoutError):
+                    raise  # the replica got the request and did not answer: not a stale socket
+        try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self.host, self.port, limit=MAX_HEADER), 5.0
             )
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionError(f"{self.host}:{self.port}: {exc}") from exc
+        return await self._exchange(reader, writer, raw, timeout)
+
+    async def _exchange(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        raw: bytes,
+        timeout: float,
+    ) -> Message:
         try:
             writer.write(raw)
             await writer.drain()

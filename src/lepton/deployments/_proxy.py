@@ -15,6 +15,8 @@ import orjson
 
 from lepton.deployments._http import MAX_HEADER, HTTPError, Upstream, read_message, response
 
+_SHUTTING_DOWN = b'"code":"shutting_down"'  # a replica's answer once it got SIGTERM
+
 
 class Proxy:
     def __init__(self, host: str, port: int, max_body: int = 8 << 20) -> None:
@@ -42,15 +44,23 @@ class Proxy:
         self.upstreams = list(upstreams)
 
     async def _forward(self, raw: bytes) -> bytes:
-        attempts = len(self.upstreams)
-        for _ in range(max(attempts, 1)):
-            if not self.upstreams:
+        # each replica is tried at most once per request: with one shared round-robin counter,
+        # concurrent requests could otherwise send a retry back to the replica that just died
+        tried: list[Upstream] = []
+        while True:
+            candidates = [u for u in self.upstreams if not any(u is t for t in tried)]
+            if not candidates:
                 break
-            self._next = (self._next + 1) % len(self.upstreams)
-            upstream = self.upstreams[self._next]
+            self._next = (self._next + 1) % len(candidates)
+            upstream = candidates[self._next]
+            tried.append(upstream)
             try:
                 reply = await upstream.request(raw)
             except ConnectionError:
+                self.retries += 1
+                continue
+            if reply.status == 503 and _SHUTTING_DOWN in reply.body:
+                # retired while the request was on its way: it refused it without running it
                 self.retries += 1
                 continue
             return reply.raw_head + reply.body

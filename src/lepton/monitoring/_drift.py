@@ -52,13 +52,17 @@ def reference_profile(
 
 
 def psi_numeric(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
-    if len(edges) < 2:
-        edges = np.array([reference.min() - 0.5, reference.max() + 0.5])
-    edges[0], edges[-1] = -np.inf, np.inf
-    expected = np.histogram(reference, edges)[0] / len(reference)
-    actual = np.histogram(current, edges)[0] / len(current)
-    return _psi(expected, actual)
+    # bins between the reference's inner quantiles c1 < ... < ck, and one for each cut itself:
+    # (-inf, c1), [c1], (c1, c2), ..., (ck, inf). The cuts' own bins hold the ties of discrete
+    # values, and a constant or two-valued reference still has bins on both sides of its
+    # values for a feature that moved (with only the outer edges, it had one bin: PSI 0)
+    cuts = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
+
+    def shares(values: np.ndarray) -> np.ndarray:
+        index = np.searchsorted(cuts, values, "left") + np.searchsorted(cuts, values, "right")
+        return np.bincount(index, minlength=2 * len(cuts) + 1) / len(values)
+
+    return _psi(shares(reference), shares(current))
 
 
 def psi_categorical(reference: list[str], current: list[str]) -> float:

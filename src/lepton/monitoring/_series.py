@@ -9,10 +9,14 @@ from typing import Any
 RAW, MINUTE, TEN_MINUTES = 0, 60, 600
 RETENTION = {RAW: 3600.0, MINUTE: 86_400.0, TEN_MINUTES: 30 * 86_400.0}
 _SUMMED = ("requests", "rejected")
+# rates and gauges: each point covers one scrape interval, so their plain mean is the rate
+# over the span (weighting QPS by requests would report a busy scrape's rate for a quiet minute)
+_TIME_MEANS = ("qps", "queue_depth", "in_flight", "replicas")
 
 
 def merge(points: list[dict[str, Any]]) -> dict[str, float]:
-    """One point standing for several: sums of counts, request-weighted means, max of tails."""
+    """One point standing for several: sums of counts, means over time of rates and gauges,
+    request-weighted means of the rest (error rate, median latency...), max of tails."""
     if not points:
         return {}
     weights = [max(p.get("requests", 0.0), 1e-9) for p in points]
@@ -25,6 +29,8 @@ def merge(points: list[dict[str, Any]]) -> dict[str, float]:
             merged[key] = sum(values)
         elif key in ("p95_latency_ms", "p99_latency_ms", "replica_restarts", "drift_psi"):
             merged[key] = max(values)
+        elif key in _TIME_MEANS:
+            merged[key] = sum(values) / len(values)
         else:
             merged[key] = sum(v * w for v, w in zip(values, weights, strict=True)) / total
     return merged

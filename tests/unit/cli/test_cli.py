@@ -103,7 +103,14 @@ def test_doctor_passes() -> None:
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     """The main job: data, training, fairness, registry, policies, deployment, drift, alert."""
     out = lepton("demo", "--once", "--folder", str(tmp_path / "demo"))
-    for expected in ("Step 8/8", "credit-risk@production -> version 1", "Refused:", "DRIFT", "is firing", "Stopped the deployment"):
+    for expected in (
+        "Step 8/8",
+        "credit-risk@production -> version 1",
+        "Refused:",
+        "DRIFT",
+        "is firing",
+        "Stopped the deployment",
+    ):
         assert expected in out.stdout, expected
     runs = json.loads(lepton("runs", "list", "--json", cwd=tmp_path / "demo").stdout)
     assert {r["status"] for r in runs} == {"finished"}
