@@ -36,6 +36,8 @@ test: $(VENV)/.installed-dev system-deps lint
 bench: $(VENV)/.installed-dev
 	$(PY) bench/startup.py
 	$(PY) bench/tracking.py
+	$(PY) bench/training.py
+	$(PY) bench/serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lepton-demo

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lepton.errors import InvalidParameterError, NotFoundError
+from lepton.models._base import TASKS
 from lepton.models._config import (
     Config,
     LightGBMConfig,
@@ -216,6 +217,10 @@ def create_model(
         >>> model = lepton.create_model("lightgbm", num_leaves=15)
     """
     entry = zoo_entry(name)
+    if task is not None and task not in TASKS:
+        raise InvalidParameterError(
+            f"Unknown task {task!r}; expected one of {', '.join(map(repr, TASKS))}."
+        )
     if task is not None and task not in entry.tasks:
         raise InvalidParameterError(
             f"{name} supports {' and '.join(entry.tasks)}, not {task!r}. "

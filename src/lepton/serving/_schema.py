@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 _NUMBER_TYPES = (int, float)
+_PLAIN_NUMBERS = frozenset(_NUMBER_TYPES)
 
 
 class RequestError(Exception):
@@ -25,30 +28,49 @@ class RequestError(Exception):
         self.field = field
 
 
-def _check_number(value: Any, where: str) -> Any:
+# Each check returns the value (or its accepted form) or raises; ``where`` is built only then,
+# since formatting it for every value of every request cost more than the checks themselves.
+def _where(i: int, column: str) -> str:
+    return f"inputs[{i}].{column}"
+
+
+def _check_number(value: Any, i: int, column: str) -> Any:
     if value is None:
         return None
     if type(value) in _NUMBER_TYPES:  # not bool: bool is a subclass of int
         if type(value) is float and not math.isfinite(value):
+            where = _where(i, column)
             raise RequestError(422, f"{where}: expected a finite number, got {value}.", where)
         return value
+    where = _where(i, column)
     raise RequestError(
         422, f"{where}: expected a number, got {type(value).__name__} {value!r:.40}.", where
     )
 
 
-def _check_text(value: Any, where: str) -> Any:
+def _check_text(value: Any, i: int, column: str) -> Any:
     if value is None or type(value) is str:
         return value
     if type(value) in _NUMBER_TYPES or type(value) is bool:
         return str(value)  # categories such as 1, 2, 3 arrive as numbers from some clients
+    where = _where(i, column)
     raise RequestError(422, f"{where}: expected a string, got {type(value).__name__}.", where)
 
 
-def _check_bool(value: Any, where: str) -> Any:
+def _check_bool(value: Any, i: int, column: str) -> Any:
     if value is None or type(value) is bool:
         return value
+    where = _where(i, column)
     raise RequestError(422, f"{where}: expected true or false, got {value!r:.40}.", where)
+
+
+def _one(column: str) -> Callable[[dict[str, Any]], tuple[Any]]:
+    """Like ``itemgetter(column)``, but a 1-tuple, as ``itemgetter`` of several columns gives."""
+
+    def pick(item: dict[str, Any]) -> tuple[Any]:
+        return (item[column],)
+
+    return pick
 
 
 _CHECKS = {
@@ -83,6 +105,16 @@ class RequestSchema:
             self.input_shape = input_schema.get("input_shape")
         self._index = {c: i for i, c in enumerate(self.columns)}
         self._checks = [_CHECKS.get(t, _check_text) for t in self.types]
+        # all-numeric tables (the commonest model) take a fast path: values picked in C, one
+        # type test over the row, one finiteness test over its sum; anything it does not
+        # accept (None, a missing or unknown field, a string, inf...) goes through _row,
+        # which accepts or refuses it with the exact message
+        numeric = self.kind == "table" and self.columns and all(t == "numeric" for t in self.types)
+        self._pick: Callable[[dict[str, Any]], Any] | None = None
+        if numeric:
+            self._pick = (
+                itemgetter(*self.columns) if len(self.columns) > 1 else _one(self.columns[0])
+            )
 
     # validation ---------------------------------------------------------------------------------
     def rows(self, payload: Any) -> list[Any]:
@@ -110,7 +142,29 @@ class RequestSchema:
             return [self._image(item, i) for i, item in enumerate(inputs)]
         if self.kind == "texts":
             return [self._text(item, i) for i, item in enumerate(inputs)]
+        if self._pick is not None:
+            pick = self._pick
+            return [self._numeric_row(item, i, pick) for i, item in enumerate(inputs)]
         return [self._row(item, i) for i, item in enumerate(inputs)]
+
+    def _numeric_row(self, item: Any, i: int, pick: Callable[[dict[str, Any]], Any]) -> list[Any]:
+        """``_row`` for an all-numeric table, about 10x faster on rows of plain numbers."""
+        if type(item) is dict and len(item) == len(self.columns):
+            try:
+                row = list(pick(item))
+            except KeyError:
+                return self._row(item, i)
+        elif type(item) is list and len(item) == len(self.columns):
+            row = item
+        else:
+            return self._row(item, i)
+        if _PLAIN_NUMBERS.issuperset(map(type, row)):
+            try:
+                if math.isfinite(sum(row)):
+                    return row
+            except OverflowError:  # an int too large for a float: _row decides
+                pass
+        return self._row(item, i)
 
     def _row(self, item: Any, i: int) -> list[Any]:
         columns, checks = self.columns, self._checks
@@ -129,9 +183,7 @@ class RequestSchema:
                     f"inputs[{i}]: unknown field {extra[0]!r}; expected fields {columns}.",
                     extra[0],
                 )
-            return [
-                check(item[c], f"inputs[{i}].{c}") for c, check in zip(columns, checks, strict=True)
-            ]
+            return [check(item[c], i, c) for c, check in zip(columns, checks, strict=True)]
         if type(item) is list:
             if len(item) != len(columns):
                 raise RequestError(
@@ -139,10 +191,7 @@ class RequestSchema:
                     f"inputs[{i}]: expected a row of {len(columns)} values in the order {columns}, got {len(item)}.",
                     f"inputs[{i}]",
                 )
-            return [
-                check(v, f"inputs[{i}].{c}")
-                for v, c, check in zip(item, columns, checks, strict=True)
-            ]
+            return [check(v, i, c) for v, c, check in zip(item, columns, checks, strict=True)]
         raise RequestError(
             422,
             f"inputs[{i}]: expected a record (object) or a row (list), got {type(item).__name__}.",

@@ -105,6 +105,14 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, save: Any, every: int = 1) -> None:
+        if not callable(save):
+            raise InvalidParameterError(
+                f"ModelCheckpoint needs save= a function (state_dict, epoch), got {type(save).__name__}."
+            )
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise InvalidParameterError(
+                f"ModelCheckpoint every must be a positive int (epochs), got {every!r}."
+            )
         self.save = save  # callable(state_dict, epoch)
         self.every = every
 

@@ -43,7 +43,16 @@ def load_spec(path: str | Path, overrides: dict[str, Any]) -> TrainSpec:
         file = Path(path)
         if not file.is_file():
             raise ConfigError(f"Training config {file} does not exist.")
-        values = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        try:
+            values = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "cannot be parsed"
+            raise ConfigError(
+                f"{file} is not valid YAML: {problem}{where}. Fix the file: it holds "
+                "`key: value` lines such as `model: lightgbm`."
+            ) from None
         if not isinstance(values, dict):
             raise ConfigError(f"{file} must hold a mapping of training settings.")
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -96,9 +96,10 @@ def train(
             f"callbacks apply to torch models; {model.name} does not take them."
         )
 
+    _check_datasets(train, valid)
     progress = Progress(model.name, verbose)  # checks verbose before a run is started
     data_version = _version_of(train)
-    previous = _run_to_resume(resume, model, data_version)
+    previous = _run_to_resume(resume, model, data_version, quiet=progress.silent)
     if previous is not None:
         run = start_run(run_id=previous)
     else:
@@ -151,11 +152,24 @@ def train(
     )
 
 
+def _check_datasets(train: Any, valid: Any) -> None:
+    from lepton.data import Dataset
+
+    for role, data in (("train", train), ("valid", valid)):
+        if not isinstance(data, Dataset) and (role == "train" or data is not None):
+            raise InvalidParameterError(
+                f"{role} must be a lepton Dataset, got {type(data).__name__}. Wrap a table with "
+                "lepton.Dataset.from_pandas(frame, target='label') (or from_csv/from_images)."
+            )
+
+
 def _version_of(data: Dataset) -> str:
     return str(data.version)
 
 
-def _run_to_resume(resume: bool | str, model: Model, data_version: str) -> str | None:
+def _run_to_resume(
+    resume: bool | str, model: Model, data_version: str, quiet: bool = False
+) -> str | None:
     """The id of the run to continue, or None to start a new one."""
     from lepton.workspace import current_settings, get_workspace
 
@@ -168,6 +182,17 @@ def _run_to_resume(resume: bool | str, model: Model, data_version: str) -> str |
             raise InvalidParameterError(
                 f"Run {run.id[:8]} has no checkpoint to resume from ({CHECKPOINT}); only torch "
                 "models are checkpointed. Train without resume= to start over."
+            )
+        trained = run.tags.get("lepton.model")
+        if trained != model.name:
+            raise InvalidParameterError(
+                f"Run {run.id[:8]} trained {trained!r}, not {model.name!r}: its checkpoint "
+                f"cannot continue this model. Resume it with create_model({trained!r}, ...)."
+            )
+        if run.status == "running" and _still_running(run.tags):
+            raise InvalidParameterError(
+                f"Run {run.id[:8]} is still running (process {run.tags.get('lepton.pid')}); "
+                "wait for it to end or stop it before resuming."
             )
         return run.id
     if resume is not True:
@@ -186,7 +211,10 @@ def _run_to_resume(resume: bool | str, model: Model, data_version: str) -> str |
             and any(a.path == CHECKPOINT for a in workspace.list_artifacts(run.id))
         ):
             return run.id
-    print(f"resume: no interrupted {model.name} run on this data was found; starting a new run.")
+    if not quiet:
+        print(
+            f"resume: no interrupted {model.name} run on this data was found; starting a new run."
+        )
     return None
 
 
