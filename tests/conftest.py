@@ -22,6 +22,8 @@ def lepton_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         if name.startswith("LEPTON_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("LEPTON_HOME", str(home))
+    # never the user's own `lepton login`: a missing file means "no server"
+    monkeypatch.setenv("LEPTON_CREDENTIALS", str(tmp_path / "credentials.json"))
     monkeypatch.chdir(work)
     reset()
     yield home
@@ -41,3 +43,6 @@ from tests.services import (  # noqa: E402, F401
     s3_server,
     s3_url,
 )
+
+# a real team server in a thread of the test process (see tests/live_server.py)
+from tests.live_server import remote, server, start_server  # noqa: E402, F401

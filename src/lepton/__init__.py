@@ -21,6 +21,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Project": ("lepton.project", "Project"),
     "Run": ("lepton.tracking", "Run"),
     "active_run": ("lepton.tracking", "active_run"),
+    "connect": ("lepton.workspace", "connect"),
     "create_model": ("lepton.models", "create_model"),
     "deploy": ("lepton.deployments", "deploy"),
     "evaluate": ("lepton.evaluation", "evaluate"),
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from lepton.registry import load_model, register
     from lepton.tracking import Run, active_run, start_run
     from lepton.training import train
+    from lepton.workspace import connect
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,19 @@ def check_key(kind: str, value: object) -> str:
     return value
 
 
+def check_url(value: object) -> str:
+    """An http(s) URL such as ``http://127.0.0.1:8400``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidParameterError(
+            f"{value!r} is not a server URL. Expected http(s)://HOST[:PORT], "
+            "e.g. http://127.0.0.1:8400."
+        )
+    return str(value)
+
+
 def finite_float(kind: str, key: str, value: object) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]

@@ -82,6 +82,24 @@ def _default_db_url(home: Path) -> str:
     return f"sqlite:///{home / 'lepton.db'}"
 
 
+def _server(env: dict[str, str], file_settings: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Which team server to talk to: LEPTON_URL (set but empty: none, use the embedded store),
+    else ``url`` in lepton.yaml, else the last ``lepton login``; the token likewise, else the
+    one saved for that URL."""
+    from lepton._credentials import current_server, token_for
+
+    if "LEPTON_URL" in env:
+        url = env["LEPTON_URL"].strip() or None
+    else:
+        url = file_settings.get("url") or None
+    if url is None and "LEPTON_URL" not in env:
+        url, saved = current_server(env)
+    else:
+        saved = token_for(url, env) if url else None
+    token = env.get("LEPTON_TOKEN") or file_settings.get("token") or saved
+    return (str(url).rstrip("/") if url else None), token
+
+
 def load_settings(cwd: Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Resolve the settings for ``cwd`` from the environment and the nearest ``lepton.yaml``."""
     env = dict(os.environ if env is None else env)
@@ -106,6 +124,7 @@ def load_settings(cwd: Path | None = None, env: dict[str, str] | None = None) ->
             f"expected one of {', '.join(BACKENDS)}."
         )
     project = str(pick("project", root.name if root else "default"))
+    url, token = _server(env, file_settings)
     # everything else in lepton.yaml (policies, serving, training...) is read by its own layer
     extra = {k: v for k, v in file_settings.items() if k not in _ENV_OF}
     return Settings(
@@ -115,7 +134,7 @@ def load_settings(cwd: Path | None = None, env: dict[str, str] | None = None) ->
         backend=backend,
         project=project,
         project_root=root,
-        url=pick("url"),
-        token=pick("token"),
+        url=url,
+        token=token,
         extra=extra,
     )

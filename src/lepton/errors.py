@@ -12,6 +12,7 @@ from collections.abc import Iterable
 __all__ = [
     "AlreadyExistsError",
     "ArtifactNotFoundError",
+    "AuthenticationError",
     "ConfigError",
     "DataError",
     "DatasetNotFoundError",
@@ -22,10 +23,14 @@ __all__ = [
     "MissingDependencyError",
     "ModelNotFoundError",
     "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
     "PolicyViolationError",
     "ProjectExistsError",
     "ProjectNotFoundError",
+    "RateLimitedError",
     "RunNotFoundError",
+    "ServerUnavailableError",
     "StoreError",
     "VersionInUseError",
 ]
@@ -130,6 +135,36 @@ class IntegrityError(LeptonError, RuntimeError):
     """Stored content does not match its recorded hash: it was changed or damaged."""
 
     code = "integrity_error"
+
+
+class AuthenticationError(LeptonError, PermissionError):
+    """No API key, or one that is wrong, revoked, expired or of a disabled user (HTTP 401)."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(LeptonError, PermissionError):
+    """The caller's role does not allow this (HTTP 403)."""
+
+    code = "forbidden"
+
+
+class RateLimitedError(LeptonError, RuntimeError):
+    """Too many requests with one key in a short time (HTTP 429)."""
+
+    code = "rate_limited"
+
+
+class PayloadTooLargeError(LeptonError, ValueError):
+    """A request body is larger than the server accepts (HTTP 413)."""
+
+    code = "payload_too_large"
+
+
+class ServerUnavailableError(StoreError):
+    """The team server could not be reached or failed (connection refused, 5xx)."""
+
+    code = "server_unavailable"
 
 
 def _not_found_message(kind: str, name: str, existing: list[str], hint: str) -> str:

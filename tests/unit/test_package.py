@@ -22,6 +22,7 @@ def test_public_api_is_pinned() -> None:
         "Run",
         "active_run",
         "check_policies",
+        "connect",
         "create_model",
         "create_project",
         "deploy",

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import typer
 
-from lepton.cli import _data, _demo, _deployments, _env, _models, _projects, _runs, _serve, _train
+from lepton.cli import (
+    _data,
+    _demo,
+    _deployments,
+    _env,
+    _jobs,
+    _models,
+    _projects,
+    _runs,
+    _secrets,
+    _security,
+    _serve,
+    _server,
+    _train,
+)
 
 app = typer.Typer(
     name="lepton",
@@ -30,3 +44,12 @@ app.command("dev")(_deployments.dev)
 app.command("demo")(_demo.demo)
 app.command("env")(_env.env)
 app.command("doctor")(_env.doctor)
+app.add_typer(_server.server_app, name="server")
+app.command("login")(_server.login)
+app.command("logout")(_server.logout)
+app.add_typer(_security.users_app, name="users")
+app.add_typer(_security.tokens_app, name="tokens")
+app.add_typer(_security.audit_app, name="audit")
+app.add_typer(_secrets.secrets_app, name="secrets")
+app.add_typer(_secrets.keys_app, name="keys")
+app.add_typer(_jobs.app, name="jobs")

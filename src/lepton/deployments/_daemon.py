@@ -47,7 +47,7 @@ def running_pid(home: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def _hold_lock(home: Path) -> Iterator[TextIO]:
+def hold_lock(home: Path) -> Iterator[TextIO]:
     home.mkdir(parents=True, exist_ok=True)
     lock, pid_file, _ = _paths(home)
     handle = open(lock, "a")  # noqa: SIM115 - held for the life of the process
@@ -75,7 +75,7 @@ def run_foreground(scrape_interval: float = 5.0, announce: Any = print) -> None:
     from lepton.workspace import current_settings, get_workspace
 
     settings = current_settings()
-    with _hold_lock(settings.home):
+    with hold_lock(settings.home):
         plane = ControlPlane(get_workspace(), settings.home, scrape_interval)
         announce(f"Control plane running for {settings.home} (pid {os.getpid()}). Ctrl-C stops it.")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    LargeBinary,
     Column,
     Double,
     ForeignKey,
@@ -211,6 +213,7 @@ deployments = Table(
     Column("error", Text, nullable=True),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
+    Column("secrets", JSON, nullable=True),  # names of secrets injected as env variables
 )
 
 deployment_metrics = Table(
@@ -264,4 +267,119 @@ alert_events = Table(
     Column("message", Text, nullable=False),
     Column("webhook_status", String(100), nullable=True),
     Column("ts", Double, nullable=False),
+)
+
+# --- the team server ---------------------------------------------------------------------
+
+_seq = BigInteger().with_variant(Integer, "sqlite")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("email", String(250), nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Double, nullable=False),
+)
+
+memberships = Table(  # a user's role in a project; project "*" means every project
+    "memberships",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("project", String(200), primary_key=True),
+    Column("role", String(16), nullable=False),  # viewer, developer or admin
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False),  # the first characters, to recognise a key
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=True),
+    Column("revoked_at", Double, nullable=True),
+    Column("last_used_at", Double, nullable=True),
+)
+
+audit_log = Table(  # a hash chain: each entry's hash covers its fields and the previous hash
+    "audit_log",
+    metadata,
+    Column("seq", _seq, primary_key=True, autoincrement=False),
+    Column("ts", Double, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("project", String(200), nullable=True),
+    Column("source", String(100), nullable=False),  # client address
+    Column("outcome", String(16), nullable=False),  # ok, denied, failed
+    Column("status_code", Integer, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(  # the last entry, so that deleting the newest entries is detected too
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", _seq, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("project", String(200), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("master_key_id", String(16), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+object_keys = Table(  # per-object data keys, wrapped by the master key (envelope encryption)
+    "object_keys",
+    metadata,
+    Column("key", String(1024), primary_key=True),
+    Column("master_key_id", String(16), nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # train (tune joins with the tuning issue)
+    Column("spec", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # queued, running, succeeded, failed, cancelled
+    Column("cpu", Integer, nullable=False),
+    Column("gpu", Integer, nullable=False),
+    Column("max_retries", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("secrets", JSON, nullable=False),
+    Column("submitted_by", String(100), nullable=False),
+    Column("pid", Integer, nullable=True),
+    Column("run_id", String(32), nullable=True),
+    Column("model_ref", String(250), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("started_at", Double, nullable=True),
+    Column("ended_at", Double, nullable=True),
+    Index("ix_jobs_status_created", "status", "created_at"),
+)
+
+project_settings = Table(  # server-side settings of a project, e.g. its governance policies
+    "project_settings",
+    metadata,
+    Column("project", String(200), primary_key=True),
+    Column("key", String(100), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", Double, nullable=False),
 )

@@ -1,7 +1,13 @@
 """The workspace: one interface over projects, runs, metrics and artifacts (DESIGN.md §4)."""
 
 from lepton.workspace._base import Workspace
-from lepton.workspace._current import activate_project, current_settings, get_workspace, reset
+from lepton.workspace._current import (
+    activate_project,
+    connect,
+    current_settings,
+    get_workspace,
+    reset,
+)
 from lepton.workspace._records import (
     DATASET_KINDS,
     RUN_STATUSES,
@@ -28,6 +34,7 @@ __all__ = [
     "RunInfo",
     "Workspace",
     "activate_project",
+    "connect",
     "current_settings",
     "get_workspace",
     "reset",

@@ -6,7 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lepton._validation import check_name
 from lepton.errors import (
@@ -30,11 +30,26 @@ from lepton.workspace._records import (
     RunInfo,
 )
 
+if TYPE_CHECKING:
+    from lepton.security._crypto import MasterKey
+
 
 class LocalWorkspace(LocalDatasetsMixin, LocalModelsMixin, LocalDeploymentsMixin, Workspace):
-    def __init__(self, db_url: str, artifacts_url: str, location: str | None = None) -> None:
+    remote = False  # deployments need a control plane on this machine
+
+    def __init__(
+        self,
+        db_url: str,
+        artifacts_url: str,
+        location: str | None = None,
+        master_key: MasterKey | None = None,
+    ) -> None:
         self.meta = MetadataStore(db_url)
         self.artifacts: ArtifactStore = open_artifact_store(artifacts_url)
+        if master_key is not None:  # objects are stored AES-256-GCM encrypted (envelope)
+            from lepton.security._crypto import EncryptedArtifactStore
+
+            self.artifacts = EncryptedArtifactStore(self.artifacts, self.meta, master_key)
         self.location = location or db_url
 
     def __repr__(self) -> str:

@@ -1,0 +1,131 @@
+"""Two ASGI middlewares around the API: request body limits (413 before the body is read
+past the limit) and the audit trail (every state change and every denied request)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+
+from lepton.server._errors import error_body
+
+Scope = dict[str, Any]
+Receive = Any
+Send = Any
+
+_CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
+_DENIED = {401, 403, 413, 429}
+_UPLOAD_TYPES = (b"multipart/form-data", b"application/octet-stream")
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return b""
+
+
+async def _reply(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps(error_body(code, message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuse bodies over ``max_body`` bytes (``max_upload`` for file uploads) with 413."""
+
+    def __init__(self, app: Any, max_body: int, max_upload: int) -> None:
+        self.app, self.max_body, self.max_upload = app, max_body, max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        upload = _header(scope, b"content-type").startswith(_UPLOAD_TYPES)
+        limit = self.max_upload if upload else self.max_body
+        message = (
+            f"The request body is larger than this server accepts ({limit:,} bytes"
+            f"{' for uploads' if upload else ''}). Send less, or start the server with a larger "
+            f"--{'max-upload' if upload else 'max-body'}."
+        )
+        declared = _header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > limit:
+            scope.setdefault("state", {})["refused"] = "payload_too_large"
+            await _reply(send, 413, "payload_too_large", message)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            event = await receive()
+            if event["type"] == "http.request":
+                received += len(event.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return event
+
+        async def tracking_send(event: Any) -> None:
+            nonlocal started
+            started = started or event["type"] == "http.response.start"
+            await send(event)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _reply(send, 413, "payload_too_large", message)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class AuditTrail:
+    """Append an audit entry for every state-changing request and every denied one.
+
+    Who: the authenticated user (``anonymous`` when the key was missing or wrong); what: the
+    method and route; target: the path; where from: the client address; outcome: ok, denied or
+    failed, with the status code. Recorded after the response, off the event loop.
+    """
+
+    def __init__(self, app: Any, audit: Any) -> None:
+        self.app, self.audit = app, audit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def watching_send(event: Any) -> None:
+            nonlocal status
+            if event["type"] == "http.response.start":
+                status = event["status"]
+            await send(event)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        finally:
+            method = scope["method"]
+            if method in _CHANGES or status in _DENIED:
+                await anyio.to_thread.run_sync(self._record, scope, method, status)
+
+    def _record(self, scope: Scope, method: str, status: int) -> None:
+        state = scope.get("state", {})
+        route = scope.get("route")
+        template = getattr(route, "path", scope["path"])
+        client = scope.get("client") or ("-", 0)
+        outcome = "ok" if status < 400 else "denied" if status in _DENIED else "failed"
+        self.audit.append(
+            actor=state.get("actor", "anonymous"),
+            action=f"{method} {template}",
+            target=scope["path"],
+            project=state.get("project"),
+            source=str(client[0]),
+            outcome=outcome,
+            status_code=status,
+            details=state.get("audit_details", {}),
+        )

@@ -1,0 +1,104 @@
+"""A real team server for tests: ``lepton.server.create_app`` under uvicorn on a free
+127.0.0.1 port, in a thread of the test process, over its own fresh store.
+
+Fixtures (exported by tests/conftest.py):
+- ``server``: a running server; ``.url``, ``.admin_token``, ``.home``, ``.state`` and
+  ``.make_token(role, project)`` (a token of a new user with that role).
+- ``start_server``: a factory, ``start_server(**ServerOptions fields)``, for other options.
+- ``remote``: ``server``, with the SDK and CLI of this process pointed at it (LEPTON_URL and
+  LEPTON_TOKEN set to the admin's key).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    admin_token: str
+    home: Path
+    state: Any
+    _uvicorn: Any = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    def make_token(self, role: str | None, project: str = "*", name: str | None = None) -> str:
+        """A key of a new user holding ``role`` in ``project`` (None: no role at all)."""
+        user = name or f"user-{uuid.uuid4().hex[:8]}"
+        self.state.security.create_user(user, role=role, project=project)
+        _, key = self.state.security.create_key(user, "test")
+        return key
+
+    def stop(self) -> None:
+        self._uvicorn.should_exit = True
+        self._thread.join(timeout=60)
+
+
+def launch(home: Path, **options: Any) -> LiveServer:
+    import uvicorn
+
+    from lepton.config import load_settings
+    from lepton.server import ServerOptions, create_app
+
+    settings = load_settings(env={"LEPTON_HOME": str(home), "LEPTON_URL": ""})
+    options.setdefault("scheduler", False)
+    port = free_port()
+    app = create_app(settings, ServerOptions(port=port, **options))
+    state = app.state.lepton
+    token = state.security.bootstrap()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="lepton-test-server", daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if not thread.is_alive() or time.time() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    return LiveServer(f"http://127.0.0.1:{port}", token, home, state, server, thread)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    started: list[LiveServer] = []
+
+    def start(**options: Any) -> LiveServer:
+        live = launch(tmp_path / f"server-home-{len(started)}", **options)
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_server()
+
+
+@pytest.fixture
+def remote(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    from lepton.workspace import reset
+
+    monkeypatch.setenv("LEPTON_URL", server.url)
+    monkeypatch.setenv("LEPTON_TOKEN", server.admin_token)
+    reset()
+    yield server
+    reset()
