@@ -34,7 +34,62 @@ def lepton_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     reset()
 
 
+# The SDK and CLI suites run twice: on the embedded store, and against a live team server
+# (RemoteWorkspace over HTTP), so both paths stay identical. A test that inspects the embedded
+# store itself is marked ``local_only``.
+SERVER_SUITES = (
+    "tests/unit/workspace/test_projects.py",
+    "tests/unit/tracking/test_run.py",
+    "tests/unit/data/test_versions.py",
+    "tests/unit/data/test_data_cli.py",
+    "tests/unit/registry/test_registry.py",
+    "tests/unit/governance/test_policies.py",
+    "tests/unit/evaluation/test_report.py",
+    "tests/unit/cli/test_cli.py",
+    "tests/unit/cli/test_models_cli.py",
+)
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    path = Path(metafunc.definition.path).resolve().relative_to(_ROOT).as_posix()
+    if path in SERVER_SUITES:
+        metafunc.parametrize("workspace_kind", ["local", "server"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def workspace_kind(
+    request: pytest.FixtureRequest,
+    lepton_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
+    """``local`` (the embedded store) or ``server`` (a live team server, SDK pointed at it)."""
+    kind = getattr(request, "param", "local")
+    if kind != "server":
+        yield kind
+        return
+    marker = request.node.get_closest_marker("local_only")
+    if marker is not None:
+        pytest.skip(marker.kwargs.get("reason") or "inspects the embedded store itself")
+    from tests.live_server import launch
+
+    from lepton.workspace import reset
+
+    live = launch(tmp_path / "server-home")
+    monkeypatch.setenv("LEPTON_URL", live.url)
+    monkeypatch.setenv("LEPTON_TOKEN", live.admin_token)
+    reset()
+    try:
+        yield kind
+    finally:
+        reset()
+        live.stop()
+
+
 # real PostgreSQL and S3 servers, started on demand (see tests/services.py)
+# a real team server in a thread of the test process (see tests/live_server.py)
+from tests.live_server import remote, server, start_server  # noqa: E402, F401
 from tests.services import (  # noqa: E402, F401
     postgres_db_url,
     postgres_server,
@@ -43,6 +98,3 @@ from tests.services import (  # noqa: E402, F401
     s3_server,
     s3_url,
 )
-
-# a real team server in a thread of the test process (see tests/live_server.py)
-from tests.live_server import remote, server, start_server  # noqa: E402, F401

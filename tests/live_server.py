@@ -4,7 +4,8 @@
 Fixtures (exported by tests/conftest.py):
 - ``server``: a running server; ``.url``, ``.admin_token``, ``.home``, ``.state`` and
   ``.make_token(role, project)`` (a token of a new user with that role).
-- ``start_server``: a factory, ``start_server(**ServerOptions fields)``, for other options.
+- ``start_server``: a factory, ``start_server(db_url=None, **ServerOptions fields)``, for other
+  options (``db_url``: e.g. a PostgreSQL database instead of SQLite in the home folder).
 - ``remote``: ``server``, with the SDK and CLI of this process pointed at it (LEPTON_URL and
   LEPTON_TOKEN set to the admin's key).
 """
@@ -50,13 +51,17 @@ class LiveServer:
         self._thread.join(timeout=60)
 
 
-def launch(home: Path, **options: Any) -> LiveServer:
+def launch(home: Path, db_url: str | None = None, **options: Any) -> LiveServer:
+    """A server over ``home`` (and the metadata database ``db_url``, default SQLite in home)."""
     import uvicorn
 
     from lepton.config import load_settings
     from lepton.server import ServerOptions, create_app
 
-    settings = load_settings(env={"LEPTON_HOME": str(home), "LEPTON_URL": ""})
+    env = {"LEPTON_HOME": str(home), "LEPTON_URL": ""}
+    if db_url:
+        env["LEPTON_DB_URL"] = db_url
+    settings = load_settings(env=env)
     options.setdefault("scheduler", False)
     port = free_port()
     app = create_app(settings, ServerOptions(port=port, **options))

@@ -30,6 +30,7 @@ __all__ = [
     "ProjectNotFoundError",
     "RateLimitedError",
     "RunNotFoundError",
+    "SecretNotFoundError",
     "ServerUnavailableError",
     "StoreError",
     "VersionInUseError",
@@ -95,6 +96,10 @@ class DeploymentNotFoundError(NotFoundError):
 
 class DatasetNotFoundError(NotFoundError):
     kind = "dataset"
+
+
+class SecretNotFoundError(NotFoundError):
+    kind = "secret"
 
 
 class DataError(LeptonError, ValueError):

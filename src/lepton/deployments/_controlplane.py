@@ -176,6 +176,7 @@ class ControlPlane:
         )
 
     def _start(self, runtime: Runtime, info: Any, version: int, config: str) -> Replica:
+        from lepton.security._secrets import deployment_secret_env
         from lepton.serving._app import ServerOptions
         from lepton.serving._server import free_port, serve_env
 
@@ -183,14 +184,20 @@ class ControlPlane:
         if not bundle.exists():
             self.workspace.download_model_bundle(info.model_name, version, bundle)
         options = ServerOptions(**(info.options or {}))
-        env = serve_env(
-            bundle,
-            info.name,
-            version,
-            self.workspace.deployment_key_hash(info.name),
-            options,
-            hash_key(runtime.token),
-        )
+        env = {
+            # the deployment's secrets, read at each start (a changed value reaches replicas
+            # started after the change); Lepton's own variables come last and win
+            **deployment_secret_env(self.workspace, info.name),
+            "LEPTON_MASTER_KEY": "",  # replicas serve a local bundle: user code gets no key
+            **serve_env(
+                bundle,
+                info.name,
+                version,
+                self.workspace.deployment_key_hash(info.name),
+                options,
+                hash_key(runtime.token),
+            ),
+        }
         slot = runtime.next_slot
         runtime.next_slot += 1
         return start_replica(

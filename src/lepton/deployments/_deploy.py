@@ -4,7 +4,9 @@ plane makes it so."""
 from __future__ import annotations
 
 import html
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 from lepton._validation import check_name
@@ -103,23 +105,14 @@ class Deployment:
             time.sleep(0.2)
 
     def logs(self, replica: int | None = None, tail: int = 200) -> str:
+        """The last ``tail`` lines each replica wrote (from the server, when connected to one)."""
+        workspace = _workspace()
+        if getattr(workspace, "remote", False):
+            return str(workspace.deployment_logs(self.name, replica, tail))
         from lepton.workspace import current_settings
 
         folder = current_settings().home / "deployments" / self.name
-        files = sorted(folder.glob("replica-*.log"), key=lambda p: int(p.stem.split("-")[1]))
-        if replica is not None:
-            files = [f for f in files if f.stem == f"replica-{replica}"]
-            if not files:
-                raise InvalidParameterError(
-                    f"No logs for replica {replica} of {self.name!r}; replicas with logs: {[int(p.stem.split('-')[1]) for p in folder.glob('replica-*.log')]}."
-                )
-        lines: list[str] = []
-        for file in files:
-            lines += [
-                f"[{file.stem}] {line}"
-                for line in file.read_text(errors="replace").splitlines()[-tail:]
-            ]
-        return "\n".join(lines[-tail * max(1, len(files)) :])
+        return replica_logs(folder, self.name, replica, tail)
 
     def metrics(self, since: str | None = "1h") -> list[dict[str, Any]]:
         """The deployment's metric series (QPS, error rate, latency percentiles, batch size...)."""
@@ -151,6 +144,59 @@ def _check_replicas(replicas: Any) -> None:
         raise InvalidParameterError(f"replicas must be an int from 1 to 64, got {replicas!r}.")
 
 
+def replica_logs(folder: Path, name: str, replica: int | None, tail: int) -> str:
+    """The last ``tail`` lines of each replica log the control plane wrote in ``folder``."""
+
+    def slot(path: Path) -> int:
+        return int(path.stem.split("-")[1])
+
+    files = sorted(folder.glob("replica-*.log"), key=slot)
+    if replica is not None:
+        files = [f for f in files if slot(f) == replica]
+        if not files:
+            raise InvalidParameterError(
+                f"No logs for replica {replica} of {name!r}; replicas with logs: "
+                f"{sorted(slot(p) for p in folder.glob('replica-*.log'))}."
+            )
+    lines: list[str] = []
+    for file in files:
+        lines += [
+            f"[{file.stem}] {line}"
+            for line in file.read_text(errors="replace").splitlines()[-tail:]
+        ]
+    return "\n".join(lines[-tail * max(1, len(files)) :])
+
+
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+
+
+def _check_secrets(secrets: Any) -> list[str]:
+    """The secret names of ``lepton.deploy(secrets=...)``, without duplicates."""
+    if secrets is None:
+        return []
+    if isinstance(secrets, str) or not isinstance(secrets, list | tuple):
+        raise InvalidParameterError(
+            f"secrets must be a list of secret names, e.g. secrets=['DB_PASSWORD'], got {secrets!r}."
+        )
+    bad = [s for s in secrets if not isinstance(s, str) or not _SECRET_NAME.match(s)]
+    if bad:
+        raise InvalidParameterError(
+            f"Invalid secret name(s) {bad!r}: a secret name has 1-200 letters, digits, '_', '.' "
+            "or '-' (see `lepton secrets list`)."
+        )
+    return list(dict.fromkeys(secrets))
+
+
+def missing_secrets(meta: Any, project: str, names: list[str]) -> list[str]:
+    """The names among ``names`` that project ``project`` has no secret for."""
+    if not names:
+        return []
+    from lepton.store import _schema as t
+
+    stored = {r["name"] for r in meta.rows(t.secrets, project=project)}
+    return [n for n in names if n not in stored]
+
+
 def _checked_version(model_ref: str, override_reason: str | None) -> Any:
     """The registered version, after the governance policies allow it to be deployed."""
     from lepton.governance import guard_promotion
@@ -171,14 +217,18 @@ def deploy(
     port: int | None = None,
     public: bool = False,
     override_reason: str | None = None,
+    secrets: list[str] | None = None,
     wait: bool = True,
 ) -> Deployment:
     """Deploy a registered model behind one protected, batched, monitored address.
 
     The local control plane (started in the background when none runs) starts ``replicas``
     processes behind a proxy on ``127.0.0.1:port``, restarts any that die, and rolls updates.
+    Connected to a team server (``lepton login`` / ``LEPTON_URL``), the server's control plane
+    does it, on the server (which picks a free port unless ``port`` is given).
     Unless ``public``, a new API key is created and returned once as ``deployment.api_key``.
-    Governance policies run first; a failing model needs ``override_reason``.
+    Governance policies run first; a failing model needs ``override_reason``. ``secrets`` names
+    secrets of the project (``lepton secrets set``) the replicas get as environment variables.
 
     Example:
         >>> dep = lepton.deploy("credit-risk@production", name="credit", replicas=2)
@@ -196,10 +246,13 @@ def deploy(
             "Only backend='local' deployments are available in this version."
         )
     _check_replicas(replicas)
+    secret_names = _check_secrets(secrets)
     version = _checked_version(model_ref, override_reason)
     name = check_name("deployment", name or version.name)
     options = ServerOptions(**(config or {}))  # unknown settings fail here, naming themselves
     workspace = _workspace()
+    remote = bool(getattr(workspace, "remote", False))
+    project = current_settings().project
     try:
         existing = workspace.get_deployment(name)
     except LookupError:
@@ -210,19 +263,31 @@ def deploy(
         key_hash = hash_key(key) if key else None
     else:
         key_hash = workspace.deployment_key_hash(name)  # the key given out before stays valid
-    values = {
+    if not remote:  # a server checks them itself, in the project the deployment lives in
+        missing = missing_secrets(workspace.meta, project, secret_names)
+        if missing:
+            raise InvalidParameterError(
+                f"Project {project!r} has no secret(s) {', '.join(missing)}. Set them first "
+                "with `lepton secrets set NAME`, or leave them out of secrets=[...]."
+            )
+    values: dict[str, Any] = {
         "model_name": version.name,
         "model_version": version.version,
         "desired": "running",
         "status": "pending",
         "replicas": replicas,
-        "host": "127.0.0.1",
-        "port": port or (existing.port if existing else free_port()),
         "key_hash": key_hash,
-        "options": {k: v for k, v in vars(options).items()},
+        "options": dict(vars(options)),
+        "secrets": secret_names,
     }
-    workspace.save_deployment(name, current_settings().project, values)
-    ensure_running()
+    if remote:  # the server decides where its deployments listen
+        values["port"] = port or (existing.port if existing else None)
+    else:
+        values["host"] = "127.0.0.1"
+        values["port"] = port or (existing.port if existing else free_port())
+    workspace.save_deployment(name, project, values)
+    if not remote:
+        ensure_running()
     deployment = Deployment(name, key)
     return deployment.wait() if wait else deployment
 

@@ -249,18 +249,37 @@ def use_policies(policies: Iterable[Policy | Mapping[str, Any]]) -> Iterator[lis
 
 
 def configured_policies() -> list[Policy]:
-    """The policies in force: those of ``use_policies``, else ``lepton.yaml``'s (maybe none)."""
+    """The policies in force: those of ``use_policies``, else ``lepton.yaml``'s (maybe none).
+
+    Connected to a team server, the policies the server keeps for the current project come
+    first and always apply, ``use_policies`` or not: they are the team's rules, not this
+    process's.
+    """
     from lepton.workspace import current_settings
 
     active = _in_use.get()
     if active is not None:
-        return list(active)
+        own = list(active)
+    else:
+        raw = current_settings().extra.get("policies") or []
+        if not isinstance(raw, list):
+            raise ConfigError(
+                "lepton.yaml: 'policies' must be a list of rules, e.g. - {rule: min_metric, metric: roc_auc, value: 0.75}."
+            )
+        own = [Policy.from_dict(item) for item in raw]
+    team = _server_policies()
+    names = {p.name for p in team}
+    return team + [p for p in own if p.name not in names]
 
-    raw = current_settings().extra.get("policies") or []
-    if not isinstance(raw, list):
-        raise ConfigError(
-            "lepton.yaml: 'policies' must be a list of rules, e.g. - {rule: min_metric, metric: roc_auc, value: 0.75}."
-        )
+
+def _server_policies() -> list[Policy]:
+    """The current project's policies on the team server (none when not connected to one)."""
+    from lepton.workspace import current_settings, get_workspace
+
+    workspace = get_workspace()
+    if not getattr(workspace, "remote", False):
+        return []
+    raw = workspace.project_policies(current_settings().project)  # type: ignore[attr-defined]
     return [Policy.from_dict(item) for item in raw]
 
 

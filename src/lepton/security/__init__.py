@@ -25,7 +25,21 @@ _LAZY = {
     "Security": "lepton.security._users",
 }
 
-__all__ = ["PREFIX", "bearer", "generate_key", "hash_key", "key_matches", *_LAZY]
+__all__ = [
+    "PREFIX",
+    "AuditLog",
+    "EncryptedArtifactStore",
+    "MasterKey",
+    "Principal",
+    "RateLimiter",
+    "SecretStore",
+    "Security",
+    "bearer",
+    "generate_key",
+    "hash_key",
+    "key_matches",
+    "load_master_key",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -19,8 +19,18 @@ if TYPE_CHECKING:
     from lepton.store import MetadataStore
 
 GENESIS = "0" * 64
-_FIELDS = ("seq", "ts", "actor", "action", "target", "project", "source", "outcome",
-           "status_code", "details")
+_FIELDS = (
+    "seq",
+    "ts",
+    "actor",
+    "action",
+    "target",
+    "project",
+    "source",
+    "outcome",
+    "status_code",
+    "details",
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,11 @@ class AuditLog:
         problems: list[str] = []
         expected_seq, prev_hash, count = 1, GENESIS, 0
         with self.meta.read() as conn:
+            if conn.dialect.name == "postgresql":
+                # one snapshot for the head and every page, or entries appended while the
+                # check runs would read as a mismatch with the head (SQLite's read
+                # transaction is a snapshot already)
+                conn.execution_options(isolation_level="REPEATABLE READ")
             head = conn.execute(select(t.audit_head).where(t.audit_head.c.id == 1)).first()
             last_seq = 0
             while True:
@@ -146,22 +161,37 @@ class AuditLog:
                     entry = row._mapping
                     count += 1
                     if entry["seq"] != expected_seq:
-                        problems.append(
-                            f"entries {expected_seq}..{entry['seq'] - 1} are missing (deleted)"
-                        )
+                        problems.append(_missing(expected_seq, entry["seq"] - 1))
                     if entry["prev_hash"] != prev_hash:
-                        problems.append(
-                            f"entry {entry['seq']} does not follow the entry before it"
-                        )
+                        problems.append(f"entry {entry['seq']} does not follow the entry before it")
                     if entry_hash(entry["prev_hash"], dict(entry)) != entry["hash"]:
                         problems.append(f"entry {entry['seq']} was changed after it was written")
                     expected_seq, prev_hash = entry["seq"] + 1, entry["hash"]
                 last_seq = rows[-1].seq
+        last = expected_seq - 1
         if head is None:
-            problems.append("the chain's head record is missing")
-        elif head.seq != expected_seq - 1 or head.hash != prev_hash:
+            problems.append("the chain's head record is missing (deleted)")
+        elif head.seq > last:
             problems.append(
-                f"the newest entries were deleted: the head says entry {head.seq}, "
-                f"the log ends at entry {expected_seq - 1}"
+                f"{_missing(last + 1, head.seq)}: the head of the chain says entry {head.seq}, "
+                f"the log ends at entry {last}"
             )
+        elif head.seq < last:
+            added = (
+                f"entry {last} was"
+                if last == head.seq + 1
+                else f"entries {head.seq + 1}..{last} were"
+            )
+            problems.append(
+                f"{added} added behind the server's back: the head of the chain says entry "
+                f"{head.seq}"
+            )
+        elif head.hash != prev_hash:
+            problems.append(f"entry {last} is not the entry the head of the chain recorded")
         return AuditReport(not problems, count, problems)
+
+
+def _missing(first: int, last: int) -> str:
+    if first == last:
+        return f"entry {first} is missing (deleted)"
+    return f"entries {first}..{last} are missing (deleted)"

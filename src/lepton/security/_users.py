@@ -110,6 +110,20 @@ def check_role(role: str) -> str:
     return role
 
 
+def check_project(project: str) -> str:
+    """A project name, or ``*`` for every project."""
+    return project if project == ALL else check_name("project", project)
+
+
+def check_email(email: str | None) -> str | None:
+    if email is not None and (len(email) > 250 or email.count("@") != 1 or " " in email):
+        raise InvalidParameterError(
+            f"Invalid email {email!r}: expected one address such as 'ada@example.com' "
+            "(at most 250 characters), or leave it out."
+        )
+    return email
+
+
 class Security:
     """Users, roles and keys in the metadata store; turns a presented key into a Principal."""
 
@@ -167,7 +181,9 @@ class Security:
             return
         self._touched[key_id] = now
         with self.meta.write() as conn:
-            conn.execute(update(t.api_keys).where(t.api_keys.c.id == key_id).values(last_used_at=now))
+            conn.execute(
+                update(t.api_keys).where(t.api_keys.c.id == key_id).values(last_used_at=now)
+            )
 
     @staticmethod
     def _roles(conn: Any, user_id: str) -> dict[str, str]:
@@ -188,6 +204,8 @@ class Security:
         self, name: str, email: str | None = None, role: str | None = None, project: str = ALL
     ) -> UserInfo:
         check_name("user", name)
+        check_email(email)
+        check_project(project)
         if role is not None:
             check_role(role)
         user_id = uuid.uuid4().hex
@@ -219,7 +237,11 @@ class Security:
         with self.meta.read() as conn:
             row = self._user_row(conn, name)
             return UserInfo(
-                row.id, row.name, row.email, bool(row.disabled), row.created_at,
+                row.id,
+                row.name,
+                row.email,
+                bool(row.disabled),
+                row.created_at,
                 self._roles(conn, row.id),
             )
 
@@ -227,34 +249,66 @@ class Security:
         with self.meta.read() as conn:
             rows = conn.execute(select(t.users).order_by(t.users.c.name)).all()
             return [
-                UserInfo(r.id, r.name, r.email, bool(r.disabled), r.created_at,
-                         self._roles(conn, r.id))
+                UserInfo(
+                    r.id, r.name, r.email, bool(r.disabled), r.created_at, self._roles(conn, r.id)
+                )
                 for r in rows
             ]
 
     def set_disabled(self, name: str, disabled: bool = True) -> UserInfo:
+        """Disable a user (every key of theirs stops working at once) or enable them again."""
         with self.meta.write() as conn:
             row = self._user_row(conn, name)
+            if disabled:
+                self._keep_an_admin(conn, row, "disable")
             conn.execute(update(t.users).where(t.users.c.id == row.id).values(disabled=disabled))
         return self.get_user(name)
 
     def grant(self, name: str, role: str, project: str = ALL) -> UserInfo:
+        """Give ``name`` exactly ``role`` in ``project`` (replacing the role held there)."""
         check_role(role)
-        if project != ALL:
-            check_name("project", project)
+        check_project(project)
         with self.meta.write() as conn:
             row = self._user_row(conn, name)
+            if project == ALL and role != "admin":
+                self._keep_an_admin(conn, row, "demote")
             where = (t.memberships.c.user_id == row.id) & (t.memberships.c.project == project)
             conn.execute(delete(t.memberships).where(where))
             conn.execute(insert(t.memberships).values(user_id=row.id, project=project, role=role))
         return self.get_user(name)
 
     def revoke_role(self, name: str, project: str = ALL) -> UserInfo:
+        """Remove the role ``name`` holds in ``project`` (nothing happens when it holds none)."""
+        check_project(project)
         with self.meta.write() as conn:
             row = self._user_row(conn, name)
+            if project == ALL:
+                self._keep_an_admin(conn, row, "demote")
             where = (t.memberships.c.user_id == row.id) & (t.memberships.c.project == project)
             conn.execute(delete(t.memberships).where(where))
         return self.get_user(name)
+
+    @staticmethod
+    def _keep_an_admin(conn: Any, user: Any, change: str) -> None:
+        """Refuse a change that would leave the server without an enabled admin on ``*``: nobody
+        could manage users or keys any more (the change runs in the caller's write
+        transaction, so two admins cannot demote each other at the same moment)."""
+        admins = conn.execute(
+            select(t.users.c.id)
+            .join(t.memberships, t.memberships.c.user_id == t.users.c.id)
+            .where(
+                t.memberships.c.project == ALL,
+                t.memberships.c.role == "admin",
+                t.users.c.disabled.is_(False),
+            )
+        ).scalars()
+        admin_ids = set(admins)
+        if admin_ids == {user.id}:
+            raise InvalidParameterError(
+                f"Cannot {change} {user.name!r}: it is the last enabled admin of the server, "
+                "and nobody could manage users or keys after that. Grant admin to another user "
+                "first: lepton users grant NAME admin."
+            )
 
     def grant_creator(self, principal: Principal, project: str) -> None:
         """The creator of a project administers it (unless already admin everywhere)."""
@@ -298,21 +352,34 @@ class Security:
             .order_by(t.api_keys.c.created_at)
         )
         return [
-            KeyInfo(r.id, r.user_name, r.name, r.prefix, r.created_at, r.expires_at,
-                    r.revoked_at, r.last_used_at)
+            KeyInfo(
+                r.id,
+                r.user_name,
+                r.name,
+                r.prefix,
+                r.created_at,
+                r.expires_at,
+                r.revoked_at,
+                r.last_used_at,
+            )
             for r in conn.execute(query)
         ]
 
-    def get_key(self, key_id: str) -> KeyInfo:
-        """A key by its id (or a unique prefix of at least 6 characters of the id)."""
+    def get_key(self, key_id: str, user: str | None = None) -> KeyInfo:
+        """A key by its id (or a unique prefix of at least 6 characters of the id); only among
+        the keys of ``user`` when given, so the error lists no one else's keys."""
         with self.meta.read() as conn:
-            if len(key_id) < 6:
-                found = []
-            else:
-                found = self._keys(conn, t.api_keys.c.id.startswith(key_id, autoescape=True))
+            mine = () if user is None else (t.users.c.name == user,)
+            found = []
+            if len(key_id) >= 6:
+                by_id = t.api_keys.c.id.startswith(key_id, autoescape=True)
+                found = self._keys(conn, by_id, *mine)
             if len(found) != 1:
-                ids = [k.id[:12] for k in self._keys(conn)]
-                raise KeyNotFoundError(key_id, ids, hint="List keys with `lepton tokens list`.")
+                ids = [k.id[:12] for k in self._keys(conn, *mine)]
+                hint = "List keys with `lepton tokens list`."
+                if len(found) > 1:
+                    hint = f"{len(found)} keys start with it: give more of the id. " + hint
+                raise KeyNotFoundError(key_id, ids, hint=hint)
             return found[0]
 
     def list_keys(self, user: str | None = None) -> list[KeyInfo]:
@@ -321,8 +388,9 @@ class Security:
                 return self._keys(conn)
             return self._keys(conn, t.api_keys.c.user_id == self._user_row(conn, user).id)
 
-    def revoke_key(self, key_id: str) -> KeyInfo:
-        key = self.get_key(key_id)
+    def revoke_key(self, key_id: str, user: str | None = None) -> KeyInfo:
+        """Revoke a key (of ``user`` only, when given); revoking it again changes nothing."""
+        key = self.get_key(key_id, user)
         with self.meta.write() as conn:
             conn.execute(
                 update(t.api_keys)

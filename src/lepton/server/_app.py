@@ -45,8 +45,8 @@ class ServerOptions:
 
 def build_state(settings: Settings, options: ServerOptions) -> ServerState:
     from lepton.security import AuditLog, RateLimiter, Security
-    from lepton.workspace._local import LocalWorkspace
     from lepton.workspace._current import master_key_of
+    from lepton.workspace._local import LocalWorkspace
 
     workspace = LocalWorkspace(
         settings.db_url,
@@ -99,8 +99,9 @@ def create_app(settings: Settings, options: ServerOptions | None = None) -> Fast
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
-    # outermost first: limits, then the audit trail sees every request that got past them
-    app.add_middleware(AuditTrail, audit=state.audit)
+    # the last one added is the outermost: the audit trail sees every request, those the body
+    # limit refuses (413) included
+    app.add_middleware(BodyLimit, max_body=options.max_body, max_upload=options.max_upload)
     if options.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -108,7 +109,7 @@ def create_app(settings: Settings, options: ServerOptions | None = None) -> Fast
             allow_methods=["*"],
             allow_headers=["authorization", "content-type"],
         )
-    app.add_middleware(BodyLimit, max_body=options.max_body, max_upload=options.max_upload)
+    app.add_middleware(AuditTrail, audit=state.audit)
     return app
 
 

@@ -37,10 +37,14 @@ def state_of(request: Request) -> ServerState:
     return state
 
 
-def role(name: str) -> dict[str, Any]:
-    """``openapi_extra`` of a route that needs ``name`` (in its project, or globally)."""
+def role(name: str, *, server: bool = False) -> dict[str, Any]:
+    """``openapi_extra`` of a route that needs ``name`` in the project it touches, or, with
+    ``server=True``, on every project (``*``: users, keys, the audit trail)."""
     assert name in ROLES or name == "authenticated", name
-    return {"x-required-role": name}
+    extra = {"x-required-role": name}
+    if server:
+        extra["x-role-scope"] = "server"
+    return extra
 
 
 class Caller:

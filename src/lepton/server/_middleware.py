@@ -56,31 +56,34 @@ class BodyLimit:
             await _reply(send, 413, "payload_too_large", message)
             return
         received = 0
-        started = False
+        started = refused = False
 
+        # A body without a (truthful) length is counted as it streams in. Past the limit the
+        # 413 goes out at once and the app reads a disconnect: an exception raised here would
+        # reach the app's body parser, which answers 400 instead.
         async def limited_receive() -> Any:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             event = await receive()
             if event["type"] == "http.request":
                 received += len(event.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    refused = True
+                    scope.setdefault("state", {})["refused"] = "payload_too_large"
+                    if not started:
+                        await _reply(send, 413, "payload_too_large", message)
+                    return {"type": "http.disconnect"}
             return event
 
         async def tracking_send(event: Any) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 answer went out already: drop what the app says after it
             started = started or event["type"] == "http.response.start"
             await send(event)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _reply(send, 413, "payload_too_large", message)
-
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, tracking_send)
 
 
 class AuditTrail:
@@ -116,7 +119,9 @@ class AuditTrail:
     def _record(self, scope: Scope, method: str, status: int) -> None:
         state = scope.get("state", {})
         route = scope.get("route")
-        template = getattr(route, "path", scope["path"])
+        # the route's template is relative to /api/v1; a request refused before routing (413)
+        # has only its path, shown the same way
+        template = getattr(route, "path", None) or scope["path"].removeprefix("/api/v1")
         client = scope.get("client") or ("-", 0)
         outcome = "ok" if status < 400 else "denied" if status in _DENIED else "failed"
         self.audit.append(

@@ -83,9 +83,10 @@ def run_server(
     warning = check_binding(options)
     settings.home.mkdir(parents=True, exist_ok=True)
     if load_master_key(settings.home) is None:
-        key_file = create_master_key_file(settings.home / "master.key")
+        key = create_master_key_file(settings.home / "master.key")
         announce(
-            f"Encryption at rest is on: created the master key {key_file} (mode 0600). Back it "
+            f"Encryption at rest is on: created the master key {key.source} (fingerprint "
+            f"{key.id}, mode 0600). Back it "
             "up; without it the stored datasets, artifacts, models and secrets cannot be read."
         )
     app = create_app(settings, options)
@@ -123,5 +124,5 @@ def _redact(db_url: str) -> str:
 
     try:
         return make_url(db_url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a message must never fail on a strange URL
+    except Exception:
         return "<database>"

@@ -150,6 +150,7 @@ def test_card(registered: str, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.local_only(reason="changes the bundle in the embedded artifact folder")
 def test_export_and_verify(registered: str, tmp_path: Path) -> None:
     sha = get_version("credit-risk:1").bundle_sha256
     out = lepton("models", "export", "credit-risk:1", str(tmp_path / "exported.lepton")).stdout

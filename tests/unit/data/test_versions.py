@@ -158,6 +158,7 @@ def test_same_name_in_two_projects(csv: Path) -> None:
     assert [d.project for d in list_datasets("b")] == ["b"]
 
 
+@pytest.mark.local_only(reason="works on the embedded store's tables and files")
 def test_concurrent_registration_makes_one_record(csv: Path) -> None:
     from lepton.workspace import current_settings
     from lepton.workspace._local import LocalWorkspace
@@ -189,6 +190,7 @@ def test_concurrent_registration_makes_one_record(csv: Path) -> None:
     assert len(ids) == 1 and len(list_versions("loans")) == 1
 
 
+@pytest.mark.local_only(reason="works on the embedded store's tables and files")
 def test_lost_unique_constraint_race_returns_the_stored_record(
     csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,6 +223,7 @@ def _never_found(*args: object, **kwargs: object) -> None:
     raise DatasetNotFoundError("x")
 
 
+@pytest.mark.local_only(reason="works on the embedded store's tables and files")
 def test_damaged_stored_file_is_detected(csv: Path) -> None:
     info = Dataset.from_csv(csv).register()
     stored = Path(get_workspace().artifacts.root) / info.store_prefix / "loans.csv"  # type: ignore[attr-defined]

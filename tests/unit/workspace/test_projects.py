@@ -27,6 +27,7 @@ def test_create_project_scaffolds_and_activates(tmp_path: Path) -> None:
     assert project.runs()[0].id == run.id
 
 
+@pytest.mark.local_only(reason="checks the project's own embedded store")
 def test_scaffolded_train_py_runs(tmp_path: Path) -> None:
     lepton.create_project("runme", tmp_path / "runme")
     env = {k: v for k, v in os.environ.items() if k != "LEPTON_HOME"}

@@ -1,0 +1,371 @@
+"""Deployments and alerts over REST.
+
+The server's control plane reconciles what is stored, so creating or changing a deployment
+here is only a write of its desired state. The control plane's own writes (metric points,
+sampled requests, alert states and events) never come over HTTP. Roles are checked in the
+deployment's project: viewer reads, developer writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from lepton.errors import DeploymentNotFoundError, InvalidParameterError, NotFoundError
+from lepton.server._context import Caller, ServerState, caller, role, state_of
+from lepton.server.routes.models import (
+    VersionNumber,
+    ensure_project,
+    model_project,
+    project_names,
+)
+from lepton.workspace._records import AlertRuleInfo, DeploymentInfo
+
+router = APIRouter(tags=["deployments"])
+Auth = Annotated[Caller, Depends(caller)]
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def _row(state: ServerState, name: str) -> dict[str, Any] | None:
+    from lepton.store import _schema as t
+
+    found = state.workspace.meta.rows(t.deployments, name=name)
+    return found[0] if found else None
+
+
+def deployment_project(state: ServerState, auth: Caller, name: str, needed: str) -> str:
+    """The project of deployment ``name``, after checking the caller has ``needed`` in it.
+    An unknown name lists only the deployments the caller may see."""
+    from lepton.store import _schema as t
+
+    row = _row(state, name)
+    names = project_names(state)
+    if row is None:
+        visible = auth.visible(list(names.values()))
+        existing = [
+            r["name"]
+            for r in state.workspace.meta.rows(t.deployments)
+            if names.get(r["project_id"]) in visible
+        ]
+        raise DeploymentNotFoundError(
+            name, existing, hint="Deploy a model with lepton.deploy('model@production', name=...)."
+        )
+    project = names.get(row["project_id"], "")
+    auth.require(needed, project)
+    return project
+
+
+def _check_model(state: ServerState, auth: Caller, name: str, version: int) -> None:
+    """The model version exists and the caller may read it (it may live in another project)."""
+    model_project(state, auth, name, "viewer")
+    state.workspace.get_model_version(name, version=version)
+
+
+def _check_secrets(state: ServerState, project: str, names: list[str]) -> None:
+    from lepton.deployments._deploy import missing_secrets
+
+    missing = missing_secrets(state.workspace.meta, project, names)
+    if missing:
+        raise InvalidParameterError(
+            f"Project {project!r} has no secret(s) {', '.join(missing)}. Set them first with "
+            f"`lepton secrets set NAME --project {project}`, or leave them out of secrets=[...]."
+        )
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    from dataclasses import fields
+
+    from lepton.serving._app import ServerOptions
+
+    known = {f.name for f in fields(ServerOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown serving option(s) {', '.join(unknown)}; options: {', '.join(sorted(known))}."
+        )
+    # every serving option is a number; anything else would only fail later, in a replica
+    wrong = {
+        k: v for k, v in options.items() if not isinstance(v, int | float) or isinstance(v, bool)
+    }
+    if wrong:
+        raise InvalidParameterError(f"Serving options must be numbers, got {wrong}.")
+
+
+# deployments --------------------------------------------------------------------------------------
+Desired = Literal["running", "stopped"]
+Status = Literal["pending", "updating"]  # what a client may set; the control plane sets the rest
+
+
+class DeploymentIn(BaseModel):
+    """The desired state of a deployment, as ``lepton.deploy`` writes it."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    project: str = Field(max_length=200)
+    model_name: str = Field(max_length=200)
+    model_version: VersionNumber
+    desired: Desired = "running"
+    status: Status = "pending"
+    replicas: int = Field(default=1, ge=1, le=64)
+    port: int | None = Field(
+        default=None, ge=1024, le=65535, description="None: the server picks a free port"
+    )
+    key_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    options: dict[str, Any] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list, max_length=100)
+
+
+@router.put("/deployments/{name}", openapi_extra=role("developer"))
+def save_deployment(name: str, body: DeploymentIn, request: Request, auth: Auth) -> DeploymentInfo:
+    """Create the deployment or replace its desired state; the control plane does the rest.
+
+    The deployment listens on the server's own bind address (a client cannot choose where the
+    server opens ports), on ``port`` or a free one.
+    """
+    state = state_of(request)
+    row = _row(state, name)
+    project = body.project
+    if row is not None:  # a deployment stays in the project it was created in
+        project = deployment_project(state, auth, name, "developer")
+    ensure_project(state, auth, project)
+    request.state.audit_details = {
+        "deployment": name,
+        "model": body.model_name,
+        "version": body.model_version,
+        "replicas": body.replicas,
+        "secrets": body.secrets,
+    }
+    _check_model(state, auth, body.model_name, body.model_version)
+    _check_options(body.options)
+    _check_secrets(state, project, body.secrets)
+    host = str(getattr(state.options, "host", "127.0.0.1"))
+    if body.port is not None:
+        port = body.port
+    elif row is not None:
+        port = int(row["port"])
+    else:
+        from lepton.serving._server import free_port
+
+        port = free_port("0.0.0.0" if host in WILDCARD_HOSTS else host)
+    values = body.model_dump(exclude={"project"})
+    values.update(host=host, port=port)
+    return state.workspace.save_deployment(name, project, values)
+
+
+class DeploymentChange(BaseModel):
+    """What ``Deployment.scale``, ``.update`` and ``.stop`` change."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    desired: Desired | None = None
+    status: Status | None = None
+    replicas: int | None = Field(default=None, ge=1, le=64)
+    model_version: VersionNumber | None = None
+
+
+@router.patch("/deployments/{name}", status_code=204, openapi_extra=role("developer"))
+def update_deployment(name: str, body: DeploymentChange, request: Request, auth: Auth) -> Response:
+    state = state_of(request)
+    deployment_project(state, auth, name, "developer")
+    values = body.model_dump(exclude_none=True)
+    if not values:
+        raise InvalidParameterError(
+            "Nothing to change: give desired, status, replicas or model_version."
+        )
+    request.state.audit_details = {"deployment": name, **values}
+    if body.model_version is not None:
+        info = state.workspace.get_deployment(name)
+        _check_model(state, auth, info.model_name, body.model_version)
+    state.workspace.update_deployment(name, **values)
+    return Response(status_code=204)
+
+
+@router.get("/deployments", openapi_extra=role("authenticated"))
+def list_deployments(
+    request: Request,
+    auth: Auth,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[DeploymentInfo]:
+    """The deployments of the projects the caller may read, by name."""
+    return _visible_deployments(state_of(request), auth)[offset : offset + limit]
+
+
+@router.get("/deployments/{name}", openapi_extra=role("viewer"))
+def get_deployment(name: str, request: Request, auth: Auth) -> DeploymentInfo:
+    state = state_of(request)
+    deployment_project(state, auth, name, "viewer")
+    return state.workspace.get_deployment(name)
+
+
+class KeyHash(BaseModel):
+    key_hash: str | None
+
+
+@router.get("/deployments/{name}/key-hash", openapi_extra=role("developer"))
+def deployment_key_hash(name: str, request: Request, auth: Auth) -> KeyHash:
+    """The SHA-256 of the deployment's API key (None: public), so a redeploy keeps the key."""
+    state = state_of(request)
+    deployment_project(state, auth, name, "developer")
+    return KeyHash(key_hash=state.workspace.deployment_key_hash(name))
+
+
+def _home(state: ServerState) -> Path:
+    """Where the control plane writes replica logs: the server's LEPTON_HOME."""
+    plane = state.services.get("control_plane")
+    return Path(plane.home) if plane is not None else Path(state.workspace.location)
+
+
+@router.get(
+    "/deployments/{name}/logs",
+    response_class=PlainTextResponse,
+    openapi_extra=role("developer"),
+)
+def deployment_logs(
+    name: str,
+    request: Request,
+    auth: Auth,
+    replica: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    tail: Annotated[int, Query(ge=1, le=100_000)] = 200,
+) -> PlainTextResponse:
+    """The last ``tail`` lines each replica wrote (developer: tracebacks may echo requests)."""
+    from lepton.deployments._deploy import replica_logs
+
+    state = state_of(request)
+    deployment_project(state, auth, name, "developer")
+    text = replica_logs(_home(state) / "deployments" / name, name, replica, tail)
+    return PlainTextResponse(text)
+
+
+@router.get("/deployments/{name}/series", openapi_extra=role("viewer"))
+def deployment_series(
+    name: str,
+    request: Request,
+    auth: Auth,
+    resolution: Annotated[int, Query(ge=0, le=86_400)] = 0,
+    since: Annotated[float, Query(ge=0)] = 0.0,
+) -> list[dict[str, Any]]:
+    """Metric points (QPS, error rate, latency percentiles...) at a resolution (0: raw)."""
+    state = state_of(request)
+    deployment_project(state, auth, name, "viewer")
+    return state.workspace.deployment_series(name, resolution, since)
+
+
+@router.get("/deployments/{name}/samples", openapi_extra=role("viewer"))
+def request_samples(
+    name: str,
+    request: Request,
+    auth: Auth,
+    since: Annotated[float, Query(ge=0)] = 0.0,
+    limit: Annotated[int, Query(ge=1, le=50_000)] = 5000,
+) -> list[dict[str, Any]]:
+    """Sampled requests (PII masked) and their predictions, newest first, for drift."""
+    state = state_of(request)
+    deployment_project(state, auth, name, "viewer")
+    return state.workspace.request_samples(name, since, limit)
+
+
+# alerts -------------------------------------------------------------------------------------------
+class AlertIn(BaseModel):
+    metric: str = Field(max_length=64)
+    op: str = Field(max_length=8)
+    threshold: float
+    for_seconds: float = Field(default=0.0, ge=0)
+    webhook: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/deployments/{name}/alerts", status_code=201, openapi_extra=role("developer"))
+def create_alert(name: str, body: AlertIn, request: Request, auth: Auth) -> AlertRuleInfo:
+    """A rule the control plane checks after each scrape; a webhook is POSTed on changes."""
+    from lepton.monitoring._alerts import check_rule
+
+    state = state_of(request)
+    deployment_project(state, auth, name, "developer")
+    check_rule(body.metric, body.op, body.threshold, body.for_seconds, body.webhook)
+    rule = state.workspace.create_alert(
+        name, body.metric, body.op, body.threshold, body.for_seconds, body.webhook
+    )
+    request.state.audit_details = {"deployment": name, "rule": rule.id, "alert": rule.describe()}
+    return rule
+
+
+def _visible_rules(state: ServerState, auth: Caller) -> list[AlertRuleInfo]:
+    allowed = {d.name for d in _visible_deployments(state, auth)}
+    return [r for r in state.workspace.list_alerts() if r.deployment in allowed]
+
+
+def _visible_deployments(state: ServerState, auth: Caller) -> list[DeploymentInfo]:
+    from lepton.store import _schema as t
+
+    names = project_names(state)
+    visible = auth.visible(list(names.values()))
+    allowed = {
+        r["name"]
+        for r in state.workspace.meta.rows(t.deployments)
+        if names.get(r["project_id"]) in visible
+    }
+    return [d for d in state.workspace.list_deployments() if d.name in allowed]
+
+
+def _rule(state: ServerState, auth: Caller, rule_id: str, needed: str) -> AlertRuleInfo:
+    """The rule whose id is (or starts with, 4+ characters) ``rule_id``, role checked."""
+    rules = state.workspace.list_alerts()
+    found = [r for r in rules if r.id.startswith(rule_id)] if len(rule_id) >= 4 else []
+    if len(found) != 1:
+        raise NotFoundError(
+            rule_id,
+            [r.id[:8] for r in _visible_rules(state, auth)],
+            hint="List rules with `lepton alerts list`.",
+        )
+    deployment_project(state, auth, found[0].deployment, needed)
+    return found[0]
+
+
+@router.get("/alerts", openapi_extra=role("authenticated"))
+def list_alerts(
+    request: Request, auth: Auth, deployment: Annotated[str | None, Query()] = None
+) -> list[AlertRuleInfo]:
+    """Alert rules with their state (ok, pending, firing), of one deployment or all visible."""
+    state = state_of(request)
+    if deployment is not None:
+        deployment_project(state, auth, deployment, "viewer")
+        return state.workspace.list_alerts(deployment)
+    return _visible_rules(state, auth)
+
+
+@router.get("/alerts/events", openapi_extra=role("authenticated"))
+def alert_events(
+    request: Request,
+    auth: Auth,
+    rule_id: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> list[dict[str, Any]]:
+    """Firing and resolved events, newest first (with the webhook's answer)."""
+    from sqlalchemy import select
+
+    from lepton.store import _schema as t
+
+    state = state_of(request)
+    if rule_id is not None:
+        rule = _rule(state, auth, rule_id, "viewer")
+        return state.workspace.alert_events(rule.id, limit)
+    ids = [r.id for r in _visible_rules(state, auth)]
+    if not ids:
+        return []
+    events = t.alert_events
+    query = select(events).where(events.c.rule_id.in_(ids)).order_by(events.c.ts.desc())
+    with state.workspace.meta.read() as conn:
+        return [dict(r._mapping) for r in conn.execute(query.limit(limit))]
+
+
+@router.delete("/alerts/{rule_id}", status_code=204, openapi_extra=role("developer"))
+def delete_alert(rule_id: str, request: Request, auth: Auth) -> Response:
+    state = state_of(request)
+    rule = _rule(state, auth, rule_id, "developer")
+    request.state.audit_details = {"deployment": rule.deployment, "rule": rule.id}
+    state.workspace.delete_alert(rule.id)
+    return Response(status_code=204)

@@ -1,0 +1,270 @@
+"""Deployments, their monitoring and alerts over a real team server.
+
+One real deployment (replicas take 10-20 s to load on 2 busy cores): ``lepton.deploy`` through
+the SDK pointed at the server starts no local control plane; the server's control plane starts
+the replica, which answers predictions; it scales to 2; logs, metrics, samples and drift are read
+over the API; alerts are created, listed and deleted; it stops. The other tests need no replica.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import lepton
+from lepton import monitoring, registry
+from lepton.deployments import get_deployment
+from lepton.errors import (
+    DeploymentNotFoundError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from lepton.workspace import get_workspace, reset
+
+API = "/api/v1"
+LEPTON = shutil.which("lepton", path=str(Path(sys.executable).parent)) or "lepton"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A trained logistic regression bundle, trained once in a throwaway local home."""
+    from lepton.models import save_model
+    from lepton.testing import tiny_table
+
+    home = tmp_path_factory.mktemp("train-home")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("LEPTON_")]:
+            patch.delenv(name)
+        patch.setenv("LEPTON_HOME", str(home))
+        patch.setenv("LEPTON_CREDENTIALS", str(home / "no-credentials.json"))
+        reset()
+        result = lepton.train(lepton.create_model("logistic_regression"), tiny_table(), verbose=0)
+        path = save_model(result.model, home / "model.lepton")
+        reset()
+    yield path
+
+
+def records() -> list[dict[str, Any]]:
+    return [
+        {"x1": 1.5, "x2": -0.3, "color": "red"},
+        {"x1": -2.0, "x2": 1.0, "color": "blue"},
+        {"x1": 0.2, "x2": None, "color": "green"},
+    ]
+
+
+def headers(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"Timed out after {timeout:.0f} s waiting for {what}.")
+
+
+def registered(bundle: Path) -> Any:
+    version = lepton.register(bundle, "credit-risk")
+    registry.set_alias("credit-risk", "production", version.version)
+    return version
+
+
+@pytest.mark.slow
+def test_deploy_predict_scale_logs_monitor_and_stop_through_the_server(
+    bundle: Path, remote: Any, lepton_home: Path
+) -> None:
+    from lepton.deployments._daemon import running_pid
+
+    version = registered(bundle)
+    dep = lepton.deploy(
+        "credit-risk@production", name="credit", replicas=1, config={"sample_rate": 1.0}
+    )
+    try:
+        # the server's control plane runs it: none was started on this side
+        assert running_pid(lepton_home) is None
+        assert running_pid(remote.home) is not None
+        assert dep.api_key is not None and dep.url.startswith("http://127.0.0.1:")
+        expected = list(lepton.load_model("credit-risk:1").predict(_frame(records())))
+        with dep.client() as client:
+            assert client.predict(records()) == expected
+        with httpx.Client() as anonymous:  # the key is needed
+            assert (
+                anonymous.post(f"{dep.url}/v1/predict", json={"inputs": records()}).status_code
+                == 401
+            )
+
+        dep.scale(2)
+        status = dep.status()
+        assert (status["ready"], status["replicas"], status["model"]) == (2, 2, version.ref)
+        with dep.client() as client:
+            for _ in range(10):
+                assert client.predict(records()) == expected
+
+        logs = dep.logs()
+        assert "[replica-0]" in logs and "[replica-1]" in logs
+        assert "[replica-1]" not in dep.logs(replica=0)
+        with pytest.raises(InvalidParameterError, match="No logs for replica 7"):
+            dep.logs(replica=7)
+        cli = subprocess.run(
+            [LEPTON, "deployments", "logs", "credit", "--replica", "1", "--tail", "5"],
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 0 and "[replica-1]" in cli.stdout, cli.stdout + cli.stderr
+
+        # the control plane scrapes every few seconds: metric points and sampled requests follow
+        points = wait_until(dep.metrics, 60, "a metric point of the deployment")
+        assert {"qps", "error_rate", "p99_latency_ms"} <= set(points[-1])
+        samples = wait_until(
+            lambda: get_workspace().request_samples("credit"), 60, "sampled requests"
+        )
+        assert samples[0]["inputs"] and samples[0]["model_version"] == version.version
+        report = dep.drift()
+        assert report.samples >= 3
+
+        rule = monitoring.create_alert("credit", "error_rate", above=0.5, for_="1m")
+        assert [r.id for r in monitoring.list_alerts("credit")] == [rule.id]
+        assert [r.describe() for r in monitoring.list_alerts()] == ["error_rate above 0.5 for 60s"]
+        assert monitoring.alert_history(rule.id) == []
+        monitoring.delete_alert(rule.id[:8])
+        assert monitoring.list_alerts() == []
+    finally:
+        dep.stop()
+    info = dep.info
+    assert (info.status, info.state.get("replicas")) == ("stopped", [])
+
+
+def _frame(rows: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def test_deployment_requests_are_checked_on_the_server(bundle: Path, remote: Any) -> None:
+    registered(bundle)
+    with pytest.raises(InvalidParameterError, match="no secret.*DB_PASSWORD"):
+        lepton.deploy("credit-risk@production", name="credit", secrets=["DB_PASSWORD"])
+    with pytest.raises(InvalidParameterError, match="list of secret names"):
+        lepton.deploy("credit-risk@production", name="credit", secrets="DB_PASSWORD")  # type: ignore[arg-type]
+    with pytest.raises(DeploymentNotFoundError, match="nope"):
+        get_deployment("nope")
+    assert get_workspace().list_deployments() == []  # nothing was saved by the refusals
+
+    base = f"{remote.url}{API}/deployments/credit"
+    admin = headers(remote.admin_token)
+    body = {"project": "default", "model_name": "credit-risk", "model_version": 1}
+    for change, message in [
+        ({"host": "0.0.0.0"}, "host"),
+        ({"options": {"max_batch": 4}}, "Unknown serving option"),
+        ({"options": {"max_batch_size": "big"}}, "must be numbers"),
+        ({"model_version": 9}, "credit-risk:9"),
+        ({"status": "running"}, "status"),
+        ({"replicas": 0}, "replicas"),
+    ]:
+        reply = httpx.put(base, json={**body, **change}, headers=admin)
+        assert reply.status_code in (404, 422), (change, reply.text)
+        assert message in reply.json()["error"]["message"], (change, reply.text)
+    assert get_workspace().list_deployments() == []
+
+
+def test_control_plane_writes_stay_on_the_server(remote: Any) -> None:
+    workspace = get_workspace()
+    writes = [
+        lambda: workspace.add_deployment_point("credit", 0, time.time(), {"qps": 1.0}),
+        lambda: workspace.prune_deployment_series("credit", 0, time.time()),
+        lambda: workspace.add_request_samples("credit", [{"ts": 0.0, "inputs": []}]),
+        lambda: workspace.set_alert_state("abcd", "firing", time.time()),
+        lambda: workspace.add_alert_event("abcd", "firing", 1.0, "high", None),
+    ]
+    for write in writes:
+        with pytest.raises(InvalidParameterError, match="Only the server's control plane"):
+            write()
+
+
+def test_roles_on_deployments_and_alerts(bundle: Path, remote: Any) -> None:
+    """A stopped deployment is enough: the control plane starts no replica for it."""
+    registered(bundle)
+    admin = headers(remote.admin_token)
+    saved = httpx.put(
+        f"{remote.url}{API}/deployments/credit",
+        json={
+            "project": "default",
+            "model_name": "credit-risk",
+            "model_version": 1,
+            "desired": "stopped",
+        },
+        headers=admin,
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["host"] == "127.0.0.1" and saved.json()["port"] >= 1024
+    rule = monitoring.create_alert("credit", "p99_latency_ms", above=200, for_="30s")
+
+    viewer = headers(remote.make_token("viewer", "default"))
+    outsider = headers(remote.make_token("developer", "other"))
+    base = f"{remote.url}{API}"
+    for path in [
+        "/deployments/credit",
+        "/deployments/credit/series",
+        "/deployments/credit/samples",
+    ]:
+        assert httpx.get(base + path, headers=viewer).status_code == 200, path
+        assert httpx.get(base + path, headers=outsider).status_code == 403, path
+    assert [r["id"] for r in httpx.get(f"{base}/alerts", headers=viewer).json()] == [rule.id]
+    assert httpx.get(f"{base}/alerts", headers=outsider).json() == []
+    assert httpx.get(f"{base}/deployments", headers=outsider).json() == []
+    assert httpx.get(f"{base}/alerts/events", headers=viewer).json() == []
+
+    writes = [
+        ("PATCH", "/deployments/credit", {"replicas": 2}),
+        ("POST", "/deployments/credit/alerts", {"metric": "qps", "op": "above", "threshold": 1}),
+        ("DELETE", f"/alerts/{rule.id}", None),
+        ("GET", "/deployments/credit/logs", None),
+        ("GET", "/deployments/credit/key-hash", None),
+    ]
+    for method, path, payload in writes:
+        reply = httpx.request(method, base + path, json=payload, headers=viewer)
+        assert reply.status_code == 403, (method, path, reply.text)
+    missing = httpx.get(f"{base}/deployments/nope", headers=outsider)
+    assert missing.status_code == 404 and "credit" not in missing.json()["error"]["message"]
+
+    bad = httpx.post(
+        f"{base}/deployments/credit/alerts",
+        json={"metric": "cpu", "op": "above", "threshold": 1},
+        headers=admin,
+    )
+    assert bad.status_code == 422 and "Unknown alert metric" in bad.json()["error"]["message"]
+    with pytest.raises(NotFoundError, match="zzzz"):
+        monitoring.delete_alert("zzzz")
+    developer_token = remote.make_token("developer", "default")
+    reply = httpx.patch(
+        f"{base}/deployments/credit", json={"replicas": 3}, headers=headers(developer_token)
+    )
+    assert reply.status_code == 204
+    assert get_workspace().get_deployment("credit").replicas == 3
+    nothing = httpx.patch(f"{base}/deployments/credit", json={}, headers=admin)
+    assert nothing.status_code == 422 and "Nothing to change" in nothing.text
+
+
+def test_a_viewer_sdk_cannot_deploy(
+    bundle: Path, remote: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registered(bundle)
+    monkeypatch.setenv("LEPTON_TOKEN", remote.make_token("viewer", "default"))
+    reset()
+    with pytest.raises(PermissionDeniedError, match="'developer' role"):
+        lepton.deploy("credit-risk@production", name="credit", wait=False)
