@@ -25,7 +25,9 @@ from tests.services import S3Server, stop_pid
 from typer.testing import CliRunner
 
 import lepton
+from lepton import monitoring
 from lepton.cli._app import app
+from lepton.deployments import get_deployment
 from lepton.workspace import get_workspace, reset
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.slow]
@@ -146,6 +148,14 @@ def test_team_server_on_postgres_and_s3(
             body = client.get_object(Bucket=bucket, Key=object_key)["Body"].read()
             assert MARKER.encode() not in body, object_key
 
+        # a deployment and an alert rule, run by the server's control plane
+        deployment = lepton.deploy("scorer:1", name="scorer", replicas=1)
+        deployment_key = deployment.api_key
+        sample = frame.head(3)[["x1", "x2"]].to_dict("records")
+        with deployment.client() as client:
+            assert client.predict(sample) == list(result.model.predict(frame.head(3)))
+        rule = monitoring.create_alert("scorer", "error_rate", above=0.5, for_="1m")
+
         # kill the server in the middle of a large dataset upload
         big = tmp_path / "big.csv"
         pd.DataFrame({"a": np.arange(3_000_000), "b": 1.5}).to_csv(big, index=False)
@@ -170,6 +180,13 @@ def test_team_server_on_postgres_and_s3(
             assert after == before
         else:  # the upload finished before the kill: then it is whole
             assert len(after) == len(before) + 1
+
+        # the deployment and the alert resume from the store
+        deployment = get_deployment("scorer").wait(timeout=180)
+        with deployment.client(api_key=deployment_key) as client:
+            assert client.predict(sample) == list(result.model.predict(frame.head(3)))
+        assert [r.id for r in monitoring.list_alerts("scorer")] == [rule.id]
+        deployment.stop()
 
         # after the restart everything is still there and the audit chain verifies
         assert get_workspace().get_run(run.id).metrics == {"loss": pytest.approx(1 / 20)}

@@ -63,7 +63,7 @@ def load_spec(path: str | Path, overrides: dict[str, Any]) -> TrainSpec:
         raise ConfigError(f"Invalid training settings: {problems}.") from None
 
 
-def _dataset(spec: TrainSpec) -> Any:
+def _dataset(spec: TrainSpec, project: str | None = None) -> Any:
     from lepton.data import Dataset, load_dataset
 
     path = Path(spec.data)
@@ -77,7 +77,7 @@ def _dataset(spec: TrainSpec) -> Any:
         )
         return reader(path, target=spec.target)
     name, _, version = spec.data.partition(":")
-    data = load_dataset(name, version or None)
+    data = load_dataset(name, version or None, project=project)
     if spec.target is not None and spec.target != data.target:
         raise InvalidParameterError(
             f"Dataset {name!r} was registered with target {data.target!r}, not {spec.target!r}. "
@@ -86,12 +86,15 @@ def _dataset(spec: TrainSpec) -> Any:
     return data
 
 
-def run_spec(spec: TrainSpec, verbose: Any = "auto") -> TrainResult:
-    """Load the data, split it, build the model and train it: the body of ``lepton train``."""
+def run_spec(spec: TrainSpec, verbose: Any = "auto", project: str | None = None) -> TrainResult:
+    """Load the data, split it, build the model and train it: the body of ``lepton train``.
+
+    ``project`` is where to look the dataset up (default: every project; a job passes its own,
+    since a name may be taken in several projects of a team server)."""
     from lepton.models import create_model, save_model
     from lepton.training._train import train
 
-    data = _dataset(spec)
+    data = _dataset(spec, project)
     train_set, valid_set = data.split(test_size=spec.valid_size, seed=spec.seed)
     model = create_model(
         spec.model, input_shape=tuple(spec.input_shape) if spec.input_shape else None, **spec.config
