@@ -1,6 +1,6 @@
 """The API's OpenAPI document is a contract: any change to it shows up in review as a change to
 the snapshot. After an intended change, refresh it with
-``LEPTON_UPDATE_SNAPSHOT=1 .venv/bin/pytest tests/server/test_openapi_snapshot.py``."""
+``UPDATE_OPENAPI_SNAPSHOT=1 .venv/bin/pytest tests/server/test_openapi_snapshot.py``."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ def _document(server: Any) -> dict[str, Any]:
 def test_openapi_document_matches_snapshot(server: Any) -> None:
     document = _document(server)
     text = json.dumps(document, indent=1, sort_keys=True) + "\n"
-    if os.environ.get("LEPTON_UPDATE_SNAPSHOT"):
+    if os.environ.get("UPDATE_OPENAPI_SNAPSHOT"):
         SNAPSHOT.write_text(text)
-    assert SNAPSHOT.is_file(), "no snapshot yet: run with LEPTON_UPDATE_SNAPSHOT=1"
+    assert SNAPSHOT.is_file(), "no snapshot yet: run with UPDATE_OPENAPI_SNAPSHOT=1"
     expected = json.loads(SNAPSHOT.read_text())
     changed = sorted(
         set(document["paths"]) ^ set(expected["paths"])
@@ -33,7 +33,7 @@ def test_openapi_document_matches_snapshot(server: Any) -> None:
     )
     assert document == expected, (
         f"The API changed (paths: {changed or 'schemas only'}). If intended, refresh the "
-        "snapshot: LEPTON_UPDATE_SNAPSHOT=1 .venv/bin/pytest tests/server/test_openapi_snapshot.py"
+        "snapshot: UPDATE_OPENAPI_SNAPSHOT=1 .venv/bin/pytest tests/server/test_openapi_snapshot.py"
     )
 
 

@@ -9,7 +9,11 @@ def test_smoke(server):
     r = httpx.post(server.url + "/api/v1/projects", json={"name": "alpha"}, headers=h)
     assert r.status_code == 201, r.text
     v = server.make_token("viewer", "alpha")
-    r = httpx.post(server.url + "/api/v1/projects", json={"name": "beta"}, headers={"authorization": f"Bearer {v}"})
+    r = httpx.post(
+        server.url + "/api/v1/projects",
+        json={"name": "beta"},
+        headers={"authorization": f"Bearer {v}"},
+    )
     assert r.status_code == 403, r.text
     print(r.json())
     r = httpx.get(server.url + "/api/v1/projects", headers={"authorization": f"Bearer {v}"})

@@ -21,10 +21,15 @@ def error_from(status: int, body: Any, url: str) -> LeptonError:
     details = problem.get("details") or {}
     cls = _error_classes().get(str(details.get("type", "")))
     if cls is None:
-        cls = {401: errors.AuthenticationError, 403: errors.PermissionDeniedError,
-               404: errors.NotFoundError, 409: errors.AlreadyExistsError,
-               413: errors.PayloadTooLargeError, 422: errors.InvalidParameterError,
-               429: errors.RateLimitedError}.get(status, ServerUnavailableError)
+        cls = {
+            401: errors.AuthenticationError,
+            403: errors.PermissionDeniedError,
+            404: errors.NotFoundError,
+            409: errors.AlreadyExistsError,
+            413: errors.PayloadTooLargeError,
+            422: errors.InvalidParameterError,
+            429: errors.RateLimitedError,
+        }.get(status, ServerUnavailableError)
     error = cls.__new__(cls)
     Exception.__init__(error, message)
     if isinstance(error, errors.NotFoundError):

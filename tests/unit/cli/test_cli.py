@@ -100,6 +100,9 @@ def test_doctor_passes() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.local_only(
+    reason="the laptop story; tests/integration/test_team_server.py is the server's"
+)
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     """The main job: data, training, fairness, registry, policies, deployment, drift, alert."""
     out = lepton("demo", "--once", "--folder", str(tmp_path / "demo"))
