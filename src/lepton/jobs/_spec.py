@@ -125,7 +125,7 @@ def _problems(exc: ValidationError) -> str:
 
 def read_job_file(path: str | Path) -> dict[str, Any]:
     """The mapping in a job's YAML file, with a clear error when it cannot be read."""
-    import yaml
+    from lepton.training._spec import read_yaml_mapping
 
     file = Path(path)
     if not file.is_file():
@@ -133,22 +133,7 @@ def read_job_file(path: str | Path) -> dict[str, Any]:
             f"Job spec {file} does not exist. Write a YAML file with at least `data: DATASET` "
             "and `model: logistic_regression`, then run: lepton jobs submit FILE."
         )
-    try:
-        values = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "cannot be parsed"
-        raise ConfigError(
-            f"{file} is not valid YAML: {problem}{where}. It holds `key: value` lines such as "
-            "`model: lightgbm`."
-        ) from None
-    if not isinstance(values, dict):
-        raise ConfigError(
-            f"{file} must hold a mapping of job settings (data: ..., model: ...), "
-            f"got {type(values).__name__}."
-        )
-    return values
+    return read_yaml_mapping(file, "job settings")
 
 
 def looks_like_path(data: str) -> bool:

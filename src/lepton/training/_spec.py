@@ -34,27 +34,37 @@ class TrainSpec(BaseModel):
     output: str | None = Field(default=None, description="Also save the bundle to this path.")
 
 
+def read_yaml_mapping(file: Path, what: str) -> dict[str, Any]:
+    """The mapping in a YAML settings file, with a clear error when it is not one."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise ConfigError(
+            f"{file} is not valid YAML: {problem}{where}. Fix the file: it holds "
+            "`key: value` lines such as `model: lightgbm`."
+        ) from None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{file} must hold a mapping of {what} (data: ..., model: ...), "
+            f"got {type(values).__name__}."
+        )
+    return values
+
+
 def load_spec(path: str | Path, overrides: dict[str, Any]) -> TrainSpec:
     """Read a YAML spec and apply CLI overrides (flags left unset do not override)."""
-    import yaml
 
     values: dict[str, Any] = {}
     if path:
         file = Path(path)
         if not file.is_file():
             raise ConfigError(f"Training config {file} does not exist.")
-        try:
-            values = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or "cannot be parsed"
-            raise ConfigError(
-                f"{file} is not valid YAML: {problem}{where}. Fix the file: it holds "
-                "`key: value` lines such as `model: lightgbm`."
-            ) from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{file} must hold a mapping of training settings.")
+        values = read_yaml_mapping(file, "training settings")
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return TrainSpec(**values)
