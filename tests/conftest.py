@@ -76,7 +76,11 @@ def workspace_kind(
 
     from lepton.workspace import reset
 
-    live = launch(tmp_path / "server-home")
+    # a suite parametrised over databases (its ``db`` fixture sets LEPTON_DB_URL) runs the
+    # server on that database
+    if "db" in request.fixturenames:
+        request.getfixturevalue("db")
+    live = launch(tmp_path / "server-home", db_url=os.environ.get("LEPTON_DB_URL"))
     monkeypatch.setenv("LEPTON_URL", live.url)
     monkeypatch.setenv("LEPTON_TOKEN", live.admin_token)
     reset()
