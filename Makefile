@@ -38,6 +38,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/tracking.py
 	$(PY) bench/training.py
 	$(PY) bench/serving.py
+	$(PY) bench/server.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lepton-demo

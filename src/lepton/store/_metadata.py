@@ -173,23 +173,25 @@ class MetadataStore(ModelTablesMixin, DeploymentTablesMixin):
             by_id[row.run_id]["inputs"].append(
                 {"kind": row.kind, "name": row.name, "version": row.version}
             )
-        # the latest value of each metric: the row with the highest step (then the newest id)
-        latest = (
-            select(
-                t.metrics.c.run_id,
-                t.metrics.c.key,
-                t.metrics.c.value,
-                func.row_number()
-                .over(
-                    partition_by=(t.metrics.c.run_id, t.metrics.c.key),
-                    order_by=(t.metrics.c.step.desc(), t.metrics.c.id.desc()),
-                )
-                .label("rank"),
-            )
-            .where(t.metrics.c.run_id.in_(ids))
+        # the latest value of each metric: the row with the highest step (then the newest id).
+        # MAX(step) per key reads only the (run_id, key, step) index, and the join then fetches
+        # one row per key (or a few, on a step logged twice): no sort of all the points
+        m = t.metrics
+        last = (
+            select(m.c.run_id, m.c.key, func.max(m.c.step).label("step"))
+            .where(m.c.run_id.in_(ids))
+            .group_by(m.c.run_id, m.c.key)
             .subquery()
         )
-        for row in conn.execute(select(latest).where(latest.c.rank == 1)):
+        rows = conn.execute(
+            select(m.c.run_id, m.c.key, m.c.value)
+            .join(
+                last,
+                (m.c.run_id == last.c.run_id) & (m.c.key == last.c.key) & (m.c.step == last.c.step),
+            )
+            .order_by(m.c.id)
+        )
+        for row in rows:  # in id order, so the newest row of a repeated step wins
             by_id[row.run_id]["metrics"][row.key] = row.value
 
     def finish_run(self, run_id: str, status: str, error: str | None) -> bool:
