@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import html
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -58,6 +59,20 @@ class Policy:
             raise InvalidParameterError(
                 f"Policy {self.rule} needs {', '.join(missing)} (e.g. {{rule: {self.rule}, metric: roc_auc, value: 0.75}})."
             )
+        for key in ("metric", "feature", "field", "name"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise InvalidParameterError(
+                    f"Policy {self.rule}: {key} must be text, got {getattr(self, key)!r}."
+                )
+        if self.value is not None:
+            if isinstance(self.value, bool) or not isinstance(self.value, int | float):
+                raise InvalidParameterError(
+                    f"Policy {self.rule}: value must be a number, got {self.value!r}."
+                )
+            if not math.isfinite(self.value):
+                raise InvalidParameterError(
+                    f"Policy {self.rule}: value must be a finite number, got {self.value!r}."
+                )
         if not self.name:
             label = {
                 "card_field": f"card field {self.field}",
@@ -76,6 +91,11 @@ class Policy:
         if unknown:
             raise ConfigError(
                 f"Policy {dict(data)} has unknown keys {sorted(unknown)}; keys: {', '.join(sorted(known))}."
+            )
+        if "rule" not in data:
+            raise ConfigError(
+                f"Policy {dict(data)} has no `rule`; expected e.g. "
+                "{rule: max_metric, metric: demographic_parity_difference, value: 0.1}."
             )
         try:
             return cls(**{k: data[k] for k in data})

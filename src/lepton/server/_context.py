@@ -8,15 +8,19 @@ test can walk every route from the document alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from lepton.errors import PermissionDeniedError
 
 if TYPE_CHECKING:
     from lepton.security import AuditLog, Principal, RateLimiter, Security
     from lepton.workspace._local import LocalWorkspace
+
+# paging of every list endpoint; offsets stay within what every database's integers hold
+Limit = Annotated[int, Query(ge=1, le=10_000)]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 
 ROLES = ("viewer", "developer", "admin")  # each includes the rights of the ones before it
 ALL_PROJECTS = "*"

@@ -12,13 +12,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from lepton.server._context import Caller, caller, role, state_of
+from lepton.server._context import Caller, Limit, Offset, caller, role, state_of
 
 router = APIRouter(tags=["admin"])
 Auth = Annotated[Caller, Depends(caller)]
 Role = Literal["viewer", "developer", "admin"]
-Limit = Annotated[int, Query(ge=1, le=10_000)]
-Offset = Annotated[int, Query(ge=0)]
 _DAY = 86_400.0
 
 

@@ -26,10 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect
 
 from lepton.errors import DatasetNotFoundError, InvalidParameterError
-from lepton.server._context import Caller, ServerState, caller, role, state_of
+from lepton.server._context import Caller, Limit, Offset, ServerState, caller, role, state_of
 from lepton.server.routes.runs import (
-    Limit,
-    Offset,
     ProjectName,
     audit,
     check_file_path,

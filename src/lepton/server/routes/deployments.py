@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lepton.errors import DeploymentNotFoundError, InvalidParameterError, NotFoundError
-from lepton.server._context import Caller, ServerState, caller, role, state_of
+from lepton.server._context import Caller, Offset, ServerState, caller, role, state_of
 from lepton.server.routes.models import (
     VersionNumber,
     ensure_project,
@@ -189,7 +189,7 @@ def list_deployments(
     request: Request,
     auth: Auth,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[DeploymentInfo]:
     """The deployments of the projects the caller may read, by name."""
     return _visible_deployments(state_of(request), auth)[offset : offset + limit]

@@ -13,11 +13,11 @@ from lepton.jobs._queue import JobQueue
 from lepton.jobs._records import STATUSES, JobInfo, JobLogs
 from lepton.jobs._spec import JobSpec
 from lepton.jobs._validate import check_submission
-from lepton.server._context import ALL_PROJECTS, Caller, ServerState, caller, role, state_of
+from lepton.server._context import ALL_PROJECTS, Caller, Offset, ServerState, caller, role, state_of
 
 router = APIRouter(tags=["jobs"])
 Auth = Annotated[Caller, Depends(caller)]
-MAX_OFFSET = 1 << 53  # far past any real list or log, and within what SQL and seek() take
+MAX_OFFSET = 1 << 53  # a byte offset in a job's log: far past any real log, within seek()'s range
 
 
 def _queue(state: ServerState) -> JobQueue:
@@ -51,7 +51,7 @@ def list_jobs(
     project: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[str | None, Query(description=", ".join(STATUSES))] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
 ) -> list[JobInfo]:
     """Jobs newest first, of the projects the caller may read."""
     queue = _queue(state_of(request))

@@ -27,7 +27,7 @@ from lepton.errors import (
     PolicyViolationError,
     ProjectNotFoundError,
 )
-from lepton.server._context import Caller, ServerState, caller, role, state_of
+from lepton.server._context import Caller, Offset, ServerState, caller, role, state_of
 from lepton.workspace._records import ModelVersionInfo
 
 router = APIRouter(tags=["models"])
@@ -157,7 +157,7 @@ def list_models(
     request: Request,
     auth: Auth,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """The models of the projects the caller may read: latest version, count, aliases."""
     state = state_of(request)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from lepton.errors import ProjectNotFoundError
-from lepton.server._context import Caller, caller, role, state_of
+from lepton.server._context import Caller, Offset, caller, role, state_of
 from lepton.workspace._records import ProjectInfo
 
 router = APIRouter(tags=["projects"])
@@ -57,7 +57,7 @@ def list_projects(
     request: Request,
     auth: Auth,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[ProjectInfo]:
     """The projects the caller may read, by name."""
     projects = state_of(request).workspace.list_projects()

@@ -29,14 +29,12 @@ from lepton.errors import (
     ProjectNotFoundError,
     RunNotFoundError,
 )
-from lepton.server._context import Caller, ServerState, caller, role, state_of
+from lepton.server._context import Caller, Limit, Offset, ServerState, caller, role, state_of
 from lepton.store._artifacts import check_key as check_path
 from lepton.workspace._records import ArtifactInfo, RunInfo
 
 router = APIRouter(tags=["runs"])
 Auth = Annotated[Caller, Depends(caller)]
-Limit = Annotated[int, Query(ge=1, le=10_000)]
-Offset = Annotated[int, Query(ge=0)]
 ProjectName = Annotated[str | None, Query(max_length=200)]
 
 CHUNK = 1 << 20  # bytes per read and write of a streamed body

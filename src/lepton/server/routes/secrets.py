@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from lepton.security._secrets import MAX_VALUE_BYTES, SecretInfo, SecretStore
-from lepton.server._context import Caller, ServerState, caller, role, state_of
+from lepton.server._context import Caller, Offset, ServerState, caller, role, state_of
 
 router = APIRouter(tags=["secrets"])
 Auth = Annotated[Caller, Depends(caller)]
@@ -57,7 +57,7 @@ def list_secrets(
     request: Request,
     auth: Auth,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[SecretInfo]:
     """The secrets of a project by name, without values."""
     auth.require("developer", project)
