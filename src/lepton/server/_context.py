@@ -70,9 +70,12 @@ class Caller:
         self.request.state.project = None if project == ALL_PROJECTS else project
         if not self.can(needed, project):
             where = "on this server" if project == ALL_PROJECTS else f"in project {project!r}"
+            grant = f"lepton users grant {self.name} {needed}" + (
+                "" if project == ALL_PROJECTS else f" --project {project}"
+            )
             raise PermissionDeniedError(
                 f"User {self.name!r} needs the {needed!r} role {where} for this request. "
-                "Ask an admin to grant it: lepton users grant USER ROLE --project PROJECT."
+                f"An admin can grant it: {grant}"
             )
 
     def visible(self, projects: list[str]) -> set[str]:
