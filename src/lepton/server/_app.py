@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -40,7 +39,6 @@ class ServerOptions:
     gpu_slots: int = 0
     control_plane: bool = True
     scheduler: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def build_state(settings: Settings, options: ServerOptions) -> ServerState:
