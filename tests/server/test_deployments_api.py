@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +33,6 @@ from lepton.workspace import get_workspace, reset
 
 API = "/api/v1"
 LEPTON = shutil.which("lepton", path=str(Path(sys.executable).parent)) or "lepton"
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A trained logistic regression bundle, trained once in a throwaway local home."""
-    from lepton.models import save_model
-    from lepton.testing import tiny_table
-
-    home = tmp_path_factory.mktemp("train-home")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("LEPTON_")]:
-            patch.delenv(name)
-        patch.setenv("LEPTON_HOME", str(home))
-        patch.setenv("LEPTON_CREDENTIALS", str(home / "no-credentials.json"))
-        reset()
-        result = lepton.train(lepton.create_model("logistic_regression"), tiny_table(), verbose=0)
-        path = save_model(result.model, home / "model.lepton")
-        reset()
-    yield path
 
 
 def records() -> list[dict[str, Any]]:

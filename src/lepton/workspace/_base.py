@@ -28,6 +28,28 @@ if TYPE_CHECKING:
     from lepton.store._metadata import MetricRow
 
 
+def artifact_files(
+    local_path: str | os.PathLike[str], artifact_path: str | None
+) -> list[tuple[Path, str]]:
+    """(local file, artifact path) of each file ``log_artifact`` stores: the file itself, or
+    every file under a folder, under ``artifact_path`` (default: the file or folder name)."""
+    from lepton.errors import ArtifactNotFoundError
+
+    source = Path(local_path)
+    if not source.exists():
+        raise ArtifactNotFoundError(
+            str(source), hint="log_artifact needs an existing file or folder on this machine."
+        )
+    base = (artifact_path or source.name).strip("/")
+    if not source.is_dir():
+        return [(source, base)]
+    return [
+        (p, f"{base}/{p.relative_to(source).as_posix()}")
+        for p in sorted(source.rglob("*"))
+        if p.is_file()
+    ]
+
+
 class Workspace(ABC):
     """Projects, runs, metrics, artifacts and datasets. Models and deployments join later."""
 

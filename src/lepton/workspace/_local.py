@@ -18,7 +18,7 @@ from lepton.errors import (
 )
 from lepton.store import ArtifactStore, MetadataStore, open_artifact_store
 from lepton.store._metadata import MetricRow
-from lepton.workspace._base import Workspace
+from lepton.workspace._base import Workspace, artifact_files
 from lepton.workspace._local_datasets import LocalDatasetsMixin
 from lepton.workspace._local_deployments import LocalDeploymentsMixin
 from lepton.workspace._local_models import LocalModelsMixin
@@ -220,21 +220,7 @@ class LocalWorkspace(LocalDatasetsMixin, LocalModelsMixin, LocalDeploymentsMixin
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[ArtifactInfo]:
-        source = Path(local_path)
-        if not source.exists():
-            raise ArtifactNotFoundError(
-                str(source), hint="log_artifact needs an existing file or folder on this machine."
-            )
-        base = (artifact_path or source.name).strip("/")
-        files = (
-            [
-                (p, f"{base}/{p.relative_to(source).as_posix()}")
-                for p in sorted(source.rglob("*"))
-                if p.is_file()
-            ]
-            if source.is_dir()
-            else [(source, base)]
-        )
+        files = artifact_files(local_path, artifact_path)
         logged = []
         for file, path in files:
             key = self._artifact_key(run_id, path)

@@ -3,13 +3,12 @@ call and CLI command works the same against ``lepton server start`` as on a lapt
 
 from __future__ import annotations
 
-from typing import Any
-
 from lepton.workspace._base import Workspace
 from lepton.workspace._records import ProjectInfo
 from lepton.workspace._remote_datasets import RemoteDatasetsMixin
 from lepton.workspace._remote_deployments import RemoteDeploymentsMixin
 from lepton.workspace._remote_http import Transport
+from lepton.workspace._remote_http import segment as _seg
 from lepton.workspace._remote_models import RemoteModelsMixin
 from lepton.workspace._remote_runs import RemoteRunsMixin
 
@@ -45,10 +44,3 @@ class RemoteWorkspace(
 
     def ensure_project(self, name: str) -> ProjectInfo:
         return ProjectInfo(**self.http.call("PUT", f"/projects/{_seg(name)}"))
-
-
-def _seg(value: Any) -> str:
-    """One URL path segment (names are validated, but never trust them in a URL)."""
-    from urllib.parse import quote
-
-    return quote(str(value), safe="")

@@ -24,12 +24,12 @@ from lepton.errors import (
 )
 from lepton.store._artifacts import check_key
 from lepton.workspace._records import DatasetVersionInfo
+from lepton.workspace._remote_http import segment
 from lepton.workspace._remote_runs import (
     download_file,
     every_page,
     file_url,
     open_remote_file,
-    segment,
 )
 
 if TYPE_CHECKING:

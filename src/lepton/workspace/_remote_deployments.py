@@ -8,19 +8,16 @@ requests, alert states and events) happen inside the server and are refused here
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from lepton.errors import InvalidParameterError
 from lepton.workspace._records import AlertRuleInfo, DeploymentInfo
+from lepton.workspace._remote_http import segment as _seg
 
 if TYPE_CHECKING:
     from lepton.workspace._remote_http import Transport
 
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "")
-
-
-def _seg(value: Any) -> str:
-    return quote(str(value), safe="")
 
 
 def _server_side(what: str) -> InvalidParameterError:

@@ -14,6 +14,13 @@ from lepton.errors import LeptonError, ServerUnavailableError
 API = "/api/v1"
 
 
+def segment(value: Any) -> str:
+    """One URL path segment (names are validated, but never trust them in a URL)."""
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
+
+
 def error_from(status: int, body: Any, url: str) -> LeptonError:
     """The exception of an error response: the same class as on the server when it is known."""
     problem = body.get("error", {}) if isinstance(body, dict) else {}

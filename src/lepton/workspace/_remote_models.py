@@ -7,18 +7,13 @@ import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from lepton.errors import ProjectNotFoundError
 from lepton.workspace._records import ModelVersionInfo
+from lepton.workspace._remote_http import segment as _seg
 
 if TYPE_CHECKING:
     from lepton.workspace._remote_http import Transport
-
-
-def _seg(value: Any) -> str:
-    """One URL path segment (names are validated, but never trust them in a URL)."""
-    return quote(str(value), safe="")
 
 
 def _version(data: dict[str, Any]) -> ModelVersionInfo:

@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
-from urllib.parse import quote
 
 from lepton.errors import (
     ArtifactNotFoundError,
@@ -23,7 +22,9 @@ from lepton.errors import (
     ServerUnavailableError,
 )
 from lepton.store._artifacts import check_key
+from lepton.workspace._base import artifact_files
 from lepton.workspace._records import ArtifactInfo, MetricPoint, RunInfo
+from lepton.workspace._remote_http import segment
 
 if TYPE_CHECKING:
     from lepton.store._metadata import MetricRow
@@ -33,11 +34,6 @@ T = TypeVar("T")
 METRICS_PER_REQUEST = 50_000  # ~4 MB of JSON: well under the server's body limit
 PAGE = 1000  # rows per request when a listing is read whole
 _CHUNK = 1 << 20
-
-
-def segment(value: str) -> str:
-    """One URL path segment (names are validated, but never trust them in a URL)."""
-    return quote(str(value), safe="")
 
 
 def file_url(path: str) -> str:
@@ -240,21 +236,7 @@ class RemoteRunsMixin:
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[ArtifactInfo]:
-        source = Path(local_path)
-        if not source.exists():
-            raise ArtifactNotFoundError(
-                str(source), hint="log_artifact needs an existing file or folder on this machine."
-            )
-        base = (artifact_path or source.name).strip("/")
-        files = (
-            [
-                (p, f"{base}/{p.relative_to(source).as_posix()}")
-                for p in sorted(source.rglob("*"))
-                if p.is_file()
-            ]
-            if source.is_dir()
-            else [(source, base)]
-        )
+        files = artifact_files(local_path, artifact_path)
         for _, path in files:  # every path checked before the first byte is sent
             check_key(path)
         logged = []
