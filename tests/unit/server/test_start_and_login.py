@@ -102,3 +102,15 @@ def test_an_empty_lepton_url_means_the_embedded_store(
     assert current_settings().url == server.url
     monkeypatch.setenv("LEPTON_URL", "")
     assert current_settings().url is None
+
+
+def test_login_to_a_server_that_is_not_there_says_so(tmp_path: Path) -> None:
+    from tests.live_server import free_port
+
+    from lepton.errors import ServerUnavailableError
+
+    url = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(app, ["login", url, "--token", "lp_x"])
+    assert isinstance(result.exception, ServerUnavailableError)
+    assert "Could not reach the Lepton server" in str(result.exception)
+    assert not (tmp_path / "credentials.json").exists()
