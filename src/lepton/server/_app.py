@@ -97,6 +97,10 @@ def create_app(settings: Settings, options: ServerOptions | None = None) -> Fast
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
+    from lepton.server import dashboard
+
+    dashboard.install(app)
+
     # the last one added is the outermost: the audit trail sees every request, those the body
     # limit refuses (413) included
     app.add_middleware(BodyLimit, max_body=options.max_body, max_upload=options.max_upload)

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from lepton import errors as e
@@ -60,33 +60,49 @@ def lepton_error_response(error: e.LeptonError) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    """JSON errors for the API; dashboard pages get the same status as an HTML page."""
+    from lepton.server.dashboard._errors import error_page, is_page, sign_in_redirect
+    from lepton.server.dashboard._session import SignInRequired
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _: SignInRequired) -> Response:
+        return sign_in_redirect(request)
+
     @app.exception_handler(e.LeptonError)
-    async def _lepton(_: Request, error: e.LeptonError) -> JSONResponse:
+    async def _lepton(request: Request, error: e.LeptonError) -> Response:
+        if is_page(request):
+            return error_page(request, status_of(error), str(error))
         return lepton_error_response(error)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
         problems = [
             {"loc": list(p.get("loc", ())), "msg": str(p.get("msg", ""))} for p in error.errors()
         ]
         where = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems[:5])
         message = f"The request is not valid: {where}. See /docs for the expected shape."
+        if is_page(request):
+            return error_page(request, 422, f"The address is not valid: {where}.")
         return JSONResponse(
             error_body("invalid_request", message, {"problems": problems}), status_code=422
         )
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, error: HTTPException) -> JSONResponse:
+    async def _http(request: Request, error: HTTPException) -> Response:
+        if is_page(request):
+            return error_page(request, error.status_code, str(error.detail))
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return JSONResponse(
             error_body(code, str(error.detail)), error.status_code, headers=error.headers
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> Response:
         log.exception("unexpected error in %s %s", request.method, request.url.path)
         message = (
             f"The server failed on this request ({type(error).__name__}). It has been logged; "
             "if it persists, report it with the server log."
         )
+        if is_page(request):
+            return error_page(request, 500, message)
         return JSONResponse(error_body("internal_error", message), status_code=500)
