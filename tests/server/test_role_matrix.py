@@ -322,12 +322,15 @@ def calls(document: dict[str, Any], world: World) -> Iterator[Call]:
             else:
                 options["content"] = b"lepton"
                 options["headers"] = {"content-type": kind}
+        # an operation on the user named in the path (``x-required-role-for-others``): the
+        # world's user is none of the callers, so it needs that role on every project
+        others = op.get("x-required-role-for-others")
         yield Call(
             name,
             method.upper(),
             url.removeprefix("/api/v1"),
-            op["x-required-role"],
-            op.get("x-role-scope") == "server",
+            others or op["x-required-role"],
+            others is not None or op.get("x-role-scope") == "server",
             options,
         )
 

@@ -7,6 +7,7 @@ embedded store has no users: there is nobody to manage).
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
@@ -66,16 +67,80 @@ def create_user(
     ] = None,
     project: Project = "*",
     email: Annotated[str | None, typer.Option(help="Contact address.")] = None,
+    password: Annotated[
+        bool, typer.Option("--password", help="Ask for a dashboard password (hidden, twice).")
+    ] = False,
     json: Json = False,
 ) -> None:
-    """Create a user; then give them a key with `lepton tokens create --user NAME`."""
+    """Create a user; then give them a key with `lepton tokens create --user NAME`, or a
+    dashboard password with --password."""
     body = {"name": name, "email": email, "role": role, "project": project}
-    user = _call("POST", "/users", json=body)
+    # asked first: a weak or mistyped password leaves no user behind without one
+    secret = _read_password("Password", confirm=True) if password else None
+    with _server() as server:
+        user = server.call("POST", "/users", json=body)
+        if secret is not None:
+            user = server.call("POST", _password_path(name), json={"password": secret})
     if json:
         print_json(user)
         return
     console.print(f"Created user [bold]{user['name']}[/] ({_roles(user['roles'])}).")
+    if secret is not None:
+        console.print("They can sign in to the dashboard with their name and password.")
     console.print(f"Give them a key with: lepton tokens create --user {user['name']}")
+
+
+def _password_path(name: str) -> str:
+    return f"/users/{quote(name, safe='')}/password"
+
+
+def _read_password(prompt: str, *, confirm: bool = False, stdin: bool = False) -> str:
+    """A password from a hidden prompt (twice with ``confirm``), or one line of stdin."""
+    if stdin:
+        line = sys.stdin.readline()
+        if not line:
+            from lepton.errors import InvalidParameterError
+
+            raise InvalidParameterError(
+                f"--password-stdin: expected the {prompt.lower()} as a line on standard input, "
+                "and there was none."
+            )
+        value = line.removesuffix("\n").removesuffix("\r")
+    else:
+        value = str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+    if confirm:  # a new password: refuse a weak one before anything is sent
+        from lepton.security._passwords import check_password_strength
+
+        check_password_strength(value)
+    return value
+
+
+@users_app.command("password")
+def set_password(
+    name: Annotated[str, typer.Argument(help="The user whose password to set.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the new password from standard input (first, on a line of its own: "
+            "your current one, when you change your own without being an admin).",
+        ),
+    ] = False,
+) -> None:
+    """Set a user's dashboard password: an admin anyone's, everyone their own (asks for the
+    current one). Their other dashboard sessions end."""
+    with _server() as server:
+        me = server.call("GET", "/whoami")
+        own = name == me["user"] and me["roles"].get("*") != "admin"
+        body = {}
+        if own:
+            body["current_password"] = _read_password("Current password", stdin=password_stdin)
+        body["password"] = _read_password("New password", confirm=True, stdin=password_stdin)
+        server.call("POST", _password_path(name), json=body)
+    console.print(
+        f"Set the password of [bold]{name}[/]: they sign in to the dashboard with it "
+        "(their other dashboard sessions ended)."
+    )
 
 
 @users_app.command("list")

@@ -1,5 +1,6 @@
-"""Security: API keys, users and per-project roles, the audit chain, rate limits, envelope
-encryption at rest and secrets. Loaded lazily: ``cryptography`` only when encryption is used."""
+"""Security: API keys, users and per-project roles, passwords and dashboard sessions, the
+audit chain, rate limits, envelope encryption at rest and secrets. Loaded lazily:
+``cryptography`` only when encryption is used."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from lepton.security._crypto import EncryptedArtifactStore, MasterKey, load_master_key
     from lepton.security._ratelimit import RateLimiter
     from lepton.security._secrets import SecretStore
+    from lepton.security._sessions import Session
     from lepton.security._users import Principal, Security
 
 _LAZY = {
@@ -21,6 +23,7 @@ _LAZY = {
     "load_master_key": "lepton.security._crypto",
     "RateLimiter": "lepton.security._ratelimit",
     "SecretStore": "lepton.security._secrets",
+    "Session": "lepton.security._sessions",
     "Principal": "lepton.security._users",
     "Security": "lepton.security._users",
 }
@@ -34,6 +37,7 @@ __all__ = [
     "RateLimiter",
     "SecretStore",
     "Security",
+    "Session",
     "bearer",
     "generate_key",
     "hash_key",

@@ -23,6 +23,7 @@ from lepton.errors import (
     NotFoundError,
 )
 from lepton.security._keys import generate_key, hash_key
+from lepton.security._sessions import SessionsMixin
 from lepton.store import _schema as t
 
 if TYPE_CHECKING:
@@ -124,8 +125,9 @@ def check_email(email: str | None) -> str | None:
     return email
 
 
-class Security:
-    """Users, roles and keys in the metadata store; turns a presented key into a Principal."""
+class Security(SessionsMixin):
+    """Users, roles and keys in the metadata store; turns a presented key into a Principal.
+    Passwords, dashboard sessions and sign-in codes come from :class:`SessionsMixin`."""
 
     def __init__(self, meta: MetadataStore) -> None:
         self.meta = meta

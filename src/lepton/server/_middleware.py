@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio
 
@@ -86,19 +87,35 @@ class BodyLimit:
         await self.app(scope, limited_receive, tracking_send)
 
 
+def _signs_in_or_out(scope: Scope) -> bool:
+    """A dashboard sign-in attempt (the form, or a one-time code link) or a sign-out."""
+    path, method = scope["path"], scope["method"]
+    if method == "POST":
+        return path in ("/login", "/logout")
+    return path == "/login" and "code" in parse_qs(
+        scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+    )
+
+
 class AuditTrail:
-    """Append an audit entry for every state-changing request and every denied one.
+    """Append an audit entry for every state-changing request and every denied one, and for
+    every dashboard sign-in attempt and sign-out.
 
     Who: the authenticated user (``anonymous`` when the key was missing or wrong); what: the
-    method and route; target: the path; where from: the client address; outcome: ok, denied or
-    failed, with the status code. Recorded after the response, off the event loop.
+    method and route; target: the path (never the query: a sign-in code stays out of the
+    trail); where from: the client address; outcome: ok, denied or failed, with the status
+    code. Recorded after the response, off the event loop.
     """
 
     def __init__(self, app: Any, audit: Any) -> None:
         self.app, self.audit = app, audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        signing_in = _signs_in_or_out(scope)
+        if not signing_in and not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
         status = 500
@@ -113,7 +130,7 @@ class AuditTrail:
             await self.app(scope, receive, watching_send)
         finally:
             method = scope["method"]
-            if method in _CHANGES or status in _DENIED:
+            if signing_in or method in _CHANGES or status in _DENIED:
                 await anyio.to_thread.run_sync(self._record, scope, method, status)
 
     def _record(self, scope: Scope, method: str, status: int) -> None:

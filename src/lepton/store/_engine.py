@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from lepton.errors import ConfigError, StoreError
 
-HEAD_REVISION = "0006"  # bump with each new migration in migrations/versions/
+HEAD_REVISION = "0007"  # bump with each new migration in migrations/versions/
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _migrate_lock = threading.Lock()
 

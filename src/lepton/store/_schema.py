@@ -281,6 +281,9 @@ users = Table(
     Column("email", String(250), nullable=True),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Double, nullable=False),
+    # for the dashboard's sign-in: scrypt$n$r$p$salt$hash (see security/_passwords.py); None:
+    # the user signs in with an API key only
+    Column("password_hash", String(255), nullable=True),
 )
 
 memberships = Table(  # a user's role in a project; project "*" means every project
@@ -303,6 +306,27 @@ api_keys = Table(
     Column("expires_at", Double, nullable=True),
     Column("revoked_at", Double, nullable=True),
     Column("last_used_at", Double, nullable=True),
+)
+
+web_sessions = Table(  # signed-in dashboard users; the cookie's token is kept only as a hash
+    "web_sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex of the token
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("last_seen_at", Double, nullable=False),
+)
+
+signin_codes = Table(  # one-time sign-in links (``/login?code=...``), kept only as hashes
+    "signin_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("used_at", Double, nullable=True),
 )
 
 audit_log = Table(  # a hash chain: each entry's hash covers its fields and the previous hash

@@ -1,6 +1,6 @@
 """Who is looking at a page: the signed-in user of the session cookie, or the holder of an
-API key sent as ``Authorization: Bearer`` (scripts, curl, tests). A page without either
-redirects to the sign-in page."""
+API key sent as ``Authorization: Bearer`` (scripts, curl, tests). A page without either, or
+with a session that ended, redirects to the sign-in page."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from lepton.errors import AuthenticationError
-from lepton.server._context import Caller, state_of
+from lepton.security._sessions import CSRF_HEADER, SESSION_COOKIE
+from lepton.server._context import Caller, principal_of
 
-SESSION_COOKIE = "lepton_session"
-CSRF_HEADER = "x-csrf-token"
+__all__ = ["CSRF_HEADER", "SESSION_COOKIE", "SignInRequired", "Viewer", "page_caller"]
 
 
 class SignInRequired(Exception):
@@ -25,25 +25,15 @@ class SignInRequired(Exception):
 
 async def page_caller(request: Request) -> Caller:
     """The FastAPI dependency of every page (viewer checks are the page's own)."""
-    from lepton.security._keys import bearer
-
-    state = state_of(request)
-    header = request.headers.get("authorization")
-    token = request.cookies.get(SESSION_COOKIE)
-    if header:
-        principal = state.security.authenticate(bearer(header))
-        request.state.csrf = ""
-    elif token:
-        try:
-            session = state.security.session(token)
-        except AuthenticationError as error:
-            raise SignInRequired(str(error)) from None
-        principal = session.principal
-        request.state.csrf = session.csrf
-    else:
+    has_key = bool(request.headers.get("authorization"))
+    if not has_key and not request.cookies.get(SESSION_COOKIE):
         raise SignInRequired()
-    request.state.actor = principal.name
-    state.limiter.check(principal.key_id)
+    try:
+        principal = principal_of(request)
+    except AuthenticationError as error:
+        if has_key:
+            raise  # a script's wrong key: a 401 page, not a sign-in form
+        raise SignInRequired(str(error)) from None
     request.state.caller = Caller(principal, request)  # error pages show the menu too
     return request.state.caller
 
