@@ -247,7 +247,7 @@ def _shutdown(home: Path, seen: set[int]) -> None:
     try:
         _daemon.stop(timeout=60)
     finally:
-        if plane and plane > 0 and alive(plane) and is_lepton_process(plane, "lepton.deployments"):
+        if plane and plane > 0 and alive(plane) and is_lepton_process(plane, "lepton.server"):
             os.kill(plane, signal.SIGKILL)
         for pid in seen:
             if alive(pid) and is_lepton_process(pid, "lepton.serving"):

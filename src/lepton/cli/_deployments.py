@@ -300,15 +300,20 @@ def dev(
     project: Annotated[
         str | None, typer.Argument(help="A project folder (default: the current one).")
     ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port on 127.0.0.1 (default 8400, else a free one).")
+    ] = None,
     stop_: Annotated[
-        bool, typer.Option("--stop", help="Stop the background control plane.")
+        bool, typer.Option("--stop", help="Stop the local server running in the background.")
     ] = False,
 ) -> None:
-    """Run the local control plane in the foreground (deployments, metrics, alerts)."""
+    """Run the local platform server in the foreground: the dashboard, the REST API and the
+    control plane of deployments, metrics and alerts."""
     from pathlib import Path
 
-    from lepton.deployments._daemon import run_foreground, stop
+    from lepton.deployments._daemon import stop
     from lepton.errors import InvalidParameterError
+    from lepton.server._dev import run_dev
     from lepton.workspace import activate_project
 
     if project is not None:
@@ -319,6 +324,24 @@ def dev(
             )
         activate_project(root)
     if stop_:
-        console.print("Stopped the control plane." if stop() else "No control plane was running.")
+        console.print("Stopped the local server." if stop() else "No local server was running.")
         return
-    run_foreground(announce=console.print)
+    if port is not None and not 0 < port < 65536:
+        raise InvalidParameterError(f"--port must be between 1 and 65535, not {port}.")
+    run_dev(port, announce=console.print)
+
+
+def dashboard(
+    open_: Annotated[
+        bool, typer.Option("--open", help="Open the link in the web browser too.")
+    ] = False,
+) -> None:
+    """Print a sign-in link to the dashboard (starting the local server when needed)."""
+    from lepton.server._dev import dashboard_link
+
+    link = dashboard_link()
+    console.print(f"Dashboard: {link}", highlight=False, soft_wrap=True)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(link)

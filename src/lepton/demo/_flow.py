@@ -168,6 +168,7 @@ def run_demo(folder: str | Path = "lepton-demo", once: bool = True) -> dict[str,
     console.print(
         f"\nRuns: [bold]cd {root} && lepton runs list[/]; model: [bold]lepton models show credit-risk@production[/]"
     )
+    link = None
     if once:
         deployment.stop()
         _daemon.stop()
@@ -182,12 +183,22 @@ def run_demo(folder: str | Path = "lepton-demo", once: bool = True) -> dict[str,
         console.print(
             f"Stop it with: cd {root} && lepton deployments stop credit && lepton dev --stop"
         )
+        from lepton.server._dev import sign_in_link
+        from lepton.workspace import current_settings
+
+        link = sign_in_link(current_settings().home)
+        console.print(
+            "\nWalk data → run → model → deployment → alert in the dashboard (the link signs you "
+            f"in once within 15 minutes; `cd {root} && lepton dashboard` prints a new one):"
+        )
+        console.print(f"[bold]Dashboard:[/] {link}", highlight=False, soft_wrap=True)
     return {
         "project": project_name,
         "folder": str(root),
         "runs": {k: r.run_id for k, r in results.items()},
         "production": registered.ref,
         "url": deployment.url,
+        "dashboard": link,
     }
 
 

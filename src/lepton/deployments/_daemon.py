@@ -1,12 +1,12 @@
-"""Where the local control plane runs: in the foreground (``lepton dev``) or in the background,
-started on demand by ``lepton.deploy`` the way ``ray.init()`` starts a local cluster.
+"""Where the local control plane runs: inside the local platform server (``lepton.server._dev``),
+in the foreground with ``lepton dev`` or in the background, started on demand by
+``lepton.deploy`` the way ``ray.init()`` starts a local cluster.
 
 One control plane per LEPTON_HOME, enforced by a lock file; its pid and log live there too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import os
@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from lepton.errors import LeptonError
 
@@ -69,27 +69,9 @@ def hold_lock(home: Path) -> Iterator[TextIO]:
         handle.close()
 
 
-def run_foreground(scrape_interval: float = 5.0, announce: Any = print) -> None:
-    """Run the control plane in this process until SIGINT/SIGTERM; replicas stop with it."""
-    from lepton.deployments._controlplane import ControlPlane
-    from lepton.workspace import current_settings, get_workspace
-
-    settings = current_settings()
-    with hold_lock(settings.home):
-        plane = ControlPlane(get_workspace(), settings.home, scrape_interval)
-        announce(f"Control plane running for {settings.home} (pid {os.getpid()}). Ctrl-C stops it.")
-
-        async def main() -> None:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, plane.stop)
-            await plane.run()
-
-        asyncio.run(main())
-
-
 def ensure_running(timeout: float = 30.0) -> int:
-    """Start a background control plane for the current home unless one runs; return its pid."""
+    """Start the local platform server (API, dashboard, control plane) for the current home in
+    the background unless one runs; return its pid."""
     from lepton.workspace import current_settings
 
     settings = current_settings()
@@ -107,7 +89,7 @@ def ensure_running(timeout: float = 30.0) -> int:
     }
     with open(log, "ab") as out:
         subprocess.Popen(
-            [sys.executable, "-m", "lepton.deployments"],
+            [sys.executable, "-m", "lepton.server._dev"],
             env=env,
             cwd=str(settings.project_root or Path.cwd()),
             stdout=out,
