@@ -1,8 +1,10 @@
-"""Who am I, users and their roles, API keys, and the audit trail.
+"""Who am I, users and their roles, passwords, API keys, and the audit trail.
 
 Users, keys of other users and the audit trail need the admin role on every project (``*``);
 a project's admin may grant and remove roles in that project; every user manages their own
-keys. Keys are shown once, when created, and never again: answers carry only their prefix.
+keys and changes their own password (given the current one). Keys are shown once, when
+created, and never again: answers carry only their prefix. Passwords are never answered,
+logged or audited.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from lepton.server._context import Caller, Limit, Offset, caller, role, state_of
+from lepton.server._context import (
+    Caller,
+    Limit,
+    Offset,
+    caller,
+    limit_password_tries,
+    role,
+    state_of,
+)
 
 router = APIRouter(tags=["admin"])
 Auth = Annotated[Caller, Depends(caller)]
@@ -114,6 +124,33 @@ def revoke_role(name: str, project: str, request: Request, auth: Auth) -> UserOu
     auth.require("admin", project)
     _note(request, user=name, project=project)
     return _user(state_of(request).security.revoke_role(name, project))
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1, max_length=1024, description="at least 10 characters")
+    current_password: str | None = Field(
+        default=None, max_length=1024, description="needed to change your own (not as an admin)"
+    )
+
+
+@router.post("/users/{name}/password", openapi_extra=role("authenticated", others="admin"))
+def set_password(name: str, body: PasswordIn, request: Request, auth: Auth) -> UserOut:
+    """Set a user's dashboard password: an admin anyone's, a user their own given the current
+    one. The user's other dashboard sessions end."""
+    security = state_of(request).security
+    _note(request, user=name)
+    if auth.can("admin"):
+        return _user(security.set_password(name, body.password, keep=auth.principal.key_id))
+    if name != auth.name:
+        auth.require("admin")
+    # each try checks a password: as slow to guess through here as through the sign-in form
+    limit_password_tries(request, name)
+    changed = security.change_password(
+        name, body.current_password, body.password, keep=auth.principal.key_id
+    )
+    return _user(changed)
 
 
 # API keys -----------------------------------------------------------------------------------------

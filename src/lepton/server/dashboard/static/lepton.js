@@ -38,12 +38,26 @@
     });
   }
 
-  // The form's fields as a JSON body. Empty fields: data-empty="omit" (default), "null" or "keep".
-  function bodyOf(form) {
+  // data-api="/api/v1/models/m/aliases/{alias}": each {name} takes the (URL-encoded) value of
+  // the form's field of that name, so a field can choose which resource the call changes.
+  function urlOf(form, inUrl) {
+    return form.dataset.api.replace(/\{([\w.]+)\}/g, (_, name) => {
+      const field = form.elements.namedItem(name);
+      const value = field && typeof field.value === "string" ? field.value.trim() : "";
+      if (!value) throw new Error(`Fill in ${name}.`);
+      inUrl.add(name);
+      return encodeURIComponent(value);
+    });
+  }
+
+  // The form's fields as a JSON body (but those that went into the URL).
+  // Empty fields: data-empty="omit" (default), "null" or "keep".
+  function bodyOf(form, inUrl) {
     const body = {};
     const empty = form.dataset.empty || "omit";
     for (const el of form.elements) {
       if (!el.name || el.disabled || el.type === "submit" || el.type === "button") continue;
+      if (inUrl.has(el.name)) continue;
       let value;
       if (el.type === "checkbox") value = el.checked;
       else if (el.type === "radio") { if (!el.checked) continue; value = el.value; }
@@ -76,16 +90,19 @@
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.dataset.api) return;
     event.preventDefault();
-    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     const method = (form.dataset.method || "POST").toUpperCase();
-    let body;
-    try { body = method === "GET" || method === "DELETE" ? undefined : bodyOf(form); }
+    const inUrl = new Set();
+    let url, body;
+    try { url = urlOf(form, inUrl); }
+    catch (error) { say(form, error.message, "error"); return; }
+    try { body = method === "GET" || method === "DELETE" ? undefined : bodyOf(form, inUrl); }
     catch (error) { say(form, `A field is not valid JSON: ${error.message}`, "error"); return; }
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     const buttons = form.querySelectorAll("button");
     buttons.forEach((b) => { b.disabled = true; });
     say(form, "Working…", "");
     try {
-      const answer = await api(method, form.dataset.api, body);
+      const answer = await api(method, url, body);
       const then = form.dataset.then || "reload";
       if (then === "result") {
         const out = form.querySelector(".result");
