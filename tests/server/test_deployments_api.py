@@ -87,6 +87,8 @@ def test_deploy_predict_scale_logs_monitor_and_stop_through_the_server(
                 == 401
             )
 
+        _predict_through_the_server(remote, expected)
+
         dep.scale(2)
         status = dep.status()
         assert (status["ready"], status["replicas"], status["model"]) == (2, 2, version.ref)
@@ -117,6 +119,11 @@ def test_deploy_predict_scale_logs_monitor_and_stop_through_the_server(
         assert samples[0]["inputs"] and samples[0]["model_version"] == version.version
         report = dep.drift()
         assert report.samples >= 3
+        viewer = headers(remote.make_token("viewer", "default"))
+        served = httpx.get(f"{remote.url}{API}/deployments/credit/drift", headers=viewer).json()
+        assert served["samples"] >= report.samples  # the same samples, or newer ones too
+        assert {f["feature"] for f in served["features"]} == {f.feature for f in report.features}
+        assert set(served) == {*report.to_dict()}
 
         rule = monitoring.create_alert("credit", "error_rate", above=0.5, for_="1m")
         assert [r.id for r in monitoring.list_alerts("credit")] == [rule.id]
@@ -128,6 +135,45 @@ def test_deploy_predict_scale_logs_monitor_and_stop_through_the_server(
         dep.stop()
     info = dep.info
     assert (info.status, info.state.get("replicas")) == ("stopped", [])
+    stopped = httpx.post(
+        f"{remote.url}{API}/deployments/credit/predict",
+        json={"inputs": records()},
+        headers=headers(remote.admin_token),
+    )
+    assert stopped.status_code == 503, stopped.text
+    assert "is stopped" in stopped.json()["error"]["message"]
+    assert "lepton deployments status credit" in stopped.json()["error"]["message"]
+
+
+def _predict_through_the_server(remote: Any, expected: list[Any]) -> None:
+    """POST /deployments/NAME/predict: the server forwards with the control plane's token (it
+    has only the key's hash); the deployment's answer and status come back as they are."""
+    url = f"{remote.url}{API}/deployments/credit/predict"
+    developer = headers(remote.make_token("developer", "default"))
+    answer = httpx.post(url, json={"inputs": records()}, headers=developer)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == expected and answer.json()["model"] == "credit"
+
+    viewer = headers(remote.make_token("viewer", "default"))
+    assert httpx.post(url, json={"inputs": records()}, headers=viewer).status_code == 403
+    bad = httpx.post(url, json={"inputs": [{**records()[0], "x1": "high"}]}, headers=developer)
+    assert bad.status_code == 422
+    assert bad.json()["error"]["message"] == "inputs[0].x1: expected a number, got str 'high'."
+    assert bad.json()["error"]["details"] == {"field": "inputs[0].x1"}
+    # valid rows, but a body over the replica's own limit (1 MiB): its refusal comes through
+    big = [{**records()[0], "color": "x" * 2000}] * 600
+    refused = httpx.post(url, json={"inputs": big}, headers=developer)
+    assert refused.status_code == 413 and "larger than 1048576 bytes" in refused.text
+    missing = httpx.post(url.replace("credit", "nope"), json={"inputs": []}, headers=developer)
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]
+    # the audit trail records the call, not the inputs (they may hold personal data)
+    trail = [e for e in remote.state.audit.list(limit=20) if e.target.endswith("credit/predict")]
+    assert [(e.status_code, e.details) for e in trail] == [  # newest first
+        (413, {"deployment": "credit", "rows": 600}),
+        (422, {"deployment": "credit", "rows": 1}),
+        (403, {}),
+        (200, {"deployment": "credit", "rows": 3}),
+    ]
 
 
 def _frame(rows: list[dict[str, Any]]) -> Any:
@@ -202,6 +248,7 @@ def test_roles_on_deployments_and_alerts(bundle: Path, remote: Any) -> None:
         "/deployments/credit",
         "/deployments/credit/series",
         "/deployments/credit/samples",
+        "/deployments/credit/drift",
     ]:
         assert httpx.get(base + path, headers=viewer).status_code == 200, path
         assert httpx.get(base + path, headers=outsider).status_code == 403, path
@@ -216,6 +263,7 @@ def test_roles_on_deployments_and_alerts(bundle: Path, remote: Any) -> None:
         ("DELETE", f"/alerts/{rule.id}", None),
         ("GET", "/deployments/credit/logs", None),
         ("GET", "/deployments/credit/key-hash", None),
+        ("POST", "/deployments/credit/predict", {"inputs": records()}),
     ]
     for method, path, payload in writes:
         reply = httpx.request(method, base + path, json=payload, headers=viewer)
@@ -239,6 +287,38 @@ def test_roles_on_deployments_and_alerts(bundle: Path, remote: Any) -> None:
     assert get_workspace().get_deployment("credit").replicas == 3
     nothing = httpx.patch(f"{base}/deployments/credit", json={}, headers=admin)
     assert nothing.status_code == 422 and "Nothing to change" in nothing.text
+
+    drift = httpx.get(f"{base}/deployments/credit/drift", headers=viewer).json()
+    assert (drift["samples"], drift["features"]) == (0, [])
+    assert "Only 0 sampled requests" in drift["note"]
+    stopped = httpx.post(
+        f"{base}/deployments/credit/predict",
+        json={"inputs": records()},
+        headers=headers(developer_token),
+    )
+    assert stopped.status_code == 503 and "'credit' is stopped" in stopped.text
+
+
+def test_a_server_without_control_plane_checks_inputs_then_answers_503(
+    bundle: Path, start_server: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = start_server(control_plane=False)
+    monkeypatch.setenv("LEPTON_URL", live.url)
+    monkeypatch.setenv("LEPTON_TOKEN", live.admin_token)
+    reset()
+    registered(bundle)
+    base = f"{live.url}{API}/deployments/credit"
+    admin = headers(live.admin_token)
+    body = {"project": "default", "model_name": "credit-risk", "model_version": 1}
+    assert httpx.put(base, json=body, headers=admin).status_code == 200
+
+    bad = httpx.post(f"{base}/predict", json={"inputs": [{"x1": 1.0}]}, headers=admin)
+    assert bad.status_code == 422 and "missing field 'x2'" in bad.json()["error"]["message"]
+    empty = httpx.post(f"{base}/predict", json={"inputs": []}, headers=admin)
+    assert empty.status_code == 422 and "non-empty list" in empty.text
+    answer = httpx.post(f"{base}/predict", json={"inputs": records()}, headers=admin)
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert "runs no control plane" in answer.json()["error"]["message"]
 
 
 def test_a_viewer_sdk_cannot_deploy(

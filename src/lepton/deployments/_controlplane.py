@@ -34,7 +34,8 @@ class Runtime:
     port: int
     proxy: Proxy
     folder: Path
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # scrapes only, in memory
+    # scrapes and the server's forwarded predictions; in memory only, new at each start
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     replicas: list[Replica] = field(default_factory=list)
     restarts: int = 0
     next_slot: int = 0
@@ -76,6 +77,12 @@ class ControlPlane:
                     state=self._state(runtime),
                 )
         self.runtimes.clear()
+
+    def internal_token(self, name: str) -> str | None:
+        """The token the replicas of ``name`` accept besides the deployment's own key (None:
+        not running here). The server forwards the dashboard's predictions with it."""
+        runtime = self.runtimes.get(name)
+        return runtime.token if runtime is not None else None
 
     def _desired(self, name: str) -> str:
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lepton.errors import DeploymentNotFoundError, InvalidParameterError, NotFoundError
@@ -23,7 +23,7 @@ from lepton.server.routes.models import (
     model_project,
     project_names,
 )
-from lepton.workspace._records import AlertRuleInfo, DeploymentInfo
+from lepton.workspace._records import AlertRuleInfo, DeploymentInfo, ModelVersionInfo
 
 router = APIRouter(tags=["deployments"])
 Auth = Annotated[Caller, Depends(caller)]
@@ -267,6 +267,99 @@ def request_samples(
     state = state_of(request)
     deployment_project(state, auth, name, "viewer")
     return state.workspace.request_samples(name, since, limit)
+
+
+class PredictIn(BaseModel):
+    """What a deployment's ``/v1/predict`` takes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[Any] = Field(
+        description="Records (objects) or rows (lists, in schema order) of the model's input "
+        "schema, one per prediction."
+    )
+
+
+@router.post("/deployments/{name}/predict", openapi_extra=role("developer"))
+async def predict(name: str, body: PredictIn, request: Request, auth: Auth) -> JSONResponse:
+    """A prediction of the deployment, sent by the server (the dashboard's "try it"), so no
+    deployment key is needed: the answer and status are the deployment's own.
+
+    The inputs are checked against the model's input schema first (422 with the replicas'
+    message); a deployment that is not running here answers 503.
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    from lepton.server.routes import _deployment_calls as calls
+    from lepton.serving._schema import RequestError
+
+    state = state_of(request)
+
+    def target() -> tuple[DeploymentInfo, ModelVersionInfo]:
+        deployment_project(state, auth, name, "developer")
+        info = state.workspace.get_deployment(name)
+        return info, state.workspace.get_model_version(info.model_name, version=info.model_version)
+
+    info, version = await run_in_threadpool(target)
+    # the inputs may hold personal data: the trail records only how many there were
+    request.state.audit_details = {"deployment": name, "rows": len(body.inputs)}
+    try:
+        calls.check_inputs(version, info.options, body.inputs)
+    except RequestError as exc:
+        return calls.input_error(exc.status, exc.message, exc.field)
+    plane = state.services.get("control_plane")
+    if plane is None:
+        return calls.unavailable(
+            f"This server runs no control plane, so it does not serve deployment {name!r}. "
+            f"Check where it runs with `lepton deployments status {name}`."
+        )
+    token = plane.internal_token(name)
+    if info.desired != "running":
+        return calls.unavailable(
+            f"Deployment {name!r} is stopped. Start it again with `lepton deploy "
+            f"{info.model_ref} --name {name}`, then check `lepton deployments status {name}`."
+        )
+    if token is None:  # the control plane has not picked it up yet
+        return calls.unavailable(
+            f"Deployment {name!r} is not running yet (status {info.status}); retry shortly, "
+            f"or see why with `lepton deployments status {name}`."
+        )
+    return await calls.forward(info, token, body.inputs)
+
+
+class FeatureDriftOut(BaseModel):
+    feature: str
+    kind: str = Field(description="numeric or categorical")
+    psi: float
+    ks_statistic: float | None
+    ks_pvalue: float | None
+    drifted: bool = Field(description="PSI > 0.2 or KS p-value < 0.01")
+
+
+class DriftOut(BaseModel):
+    deployment: str
+    samples: int = Field(description="sampled requests compared")
+    drifted: list[str]
+    max_psi: float
+    features: list[FeatureDriftOut]
+    prediction: FeatureDriftOut | None
+    note: str
+
+
+@router.get("/deployments/{name}/drift", openapi_extra=role("viewer"))
+def deployment_drift(
+    name: str,
+    request: Request,
+    auth: Auth,
+    since: Annotated[float, Query(ge=0)] = 0.0,
+) -> DriftOut:
+    """PSI and KS per feature of the sampled requests since ``since`` (a unix time) against the
+    model's training data, most drifted first (``lepton deployments drift``)."""
+    from lepton.server.routes import _deployment_calls as calls
+
+    state = state_of(request)
+    deployment_project(state, auth, name, "viewer")
+    return DriftOut.model_validate(calls.drift(state.workspace, name, since).to_dict())
 
 
 # alerts -------------------------------------------------------------------------------------------
