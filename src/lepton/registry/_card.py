@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 from lepton.errors import InvalidParameterError
 
 if TYPE_CHECKING:
-    from lepton.workspace import ModelVersionInfo
+    from collections.abc import Callable
+
+    from lepton.evaluation import EvaluationReport
+    from lepton.workspace import DatasetVersionInfo, ModelVersionInfo
 
 USER_FIELDS = (
     "intended_use",
@@ -134,18 +137,30 @@ class ModelCard:
 
 
 def build_card(info: ModelVersionInfo) -> ModelCard:
+    """The card of a version, from the current workspace (its report and training data)."""
+    from lepton.data import dataset_info
+
     report = None
     if info.evaluation_run_id:
         from lepton.evaluation import load_report
 
         report = load_report(info.evaluation_run_id)
+    return assemble_card(info, report, dataset_info, required_fields())
+
+
+def assemble_card(
+    info: ModelVersionInfo,
+    report: EvaluationReport | None,
+    find_dataset: Callable[[str, str], DatasetVersionInfo],
+    required: tuple[str, ...],
+) -> ModelCard:
+    """The card of a version whose report and training data were read by the caller (the
+    team server reads them from its own store, not from the process's workspace)."""
     training = []
     for item in info.datasets:
         entry = dict(item)
         try:
-            from lepton.data import dataset_info
-
-            stored = dataset_info(item["name"], item["version"])
+            stored = find_dataset(item["name"], item["version"])
             entry.update(rows=stored.num_rows, columns=len(stored.schema.get("columns", [])))
         except (LookupError, KeyError, ValueError):
             pass  # the data was used but never registered: the card shows its name and hash
@@ -177,7 +192,7 @@ def build_card(info: ModelVersionInfo) -> ModelCard:
         fairness=report.fairness if report is not None else {},
         generated_limitations=limitations,
         fields={k: str(v) for k, v in (info.card or {}).items()},
-        required=required_fields(),
+        required=required,
     )
 
 

@@ -385,6 +385,56 @@ def get_policies(project: str, request: Request, auth: Auth) -> PoliciesOut:
     return PoliciesOut(project=project, policies=_policy_dicts(stored_policies(state, project)))
 
 
+class PolicyCheck(BaseModel):
+    """The project's policies run on one version (what ``lepton.check_policies`` reports)."""
+
+    ref: str
+    project: str
+    protected: list[str] = Field(description="The aliases a move to needs every policy passing")
+    passed: bool
+    results: list[dict[str, Any]] = Field(description="policy, rule, passed, reason")
+
+
+def check_version(
+    state: ServerState,
+    project: str,
+    info: ModelVersionInfo,
+    policies: list[Any],
+    evidence: Any = None,
+) -> PolicyCheck:
+    """The ``policies`` of ``project`` run on one of its versions, as ``lepton.check_policies``
+    runs them (the dashboard shows this for each version, and sends it with a promotion).
+    ``evidence``: the version's ``VersionEvidence`` when the caller has already read it."""
+    from lepton.governance._policies import DEFAULT_PROTECTED
+    from lepton.server._evidence import VersionEvidence, required_card_fields
+
+    if evidence is None:
+        evidence = VersionEvidence(state, info, required_card_fields(policies))
+    report = evidence.check(policies)
+    return PolicyCheck(
+        ref=info.ref,
+        project=project,
+        protected=list(DEFAULT_PROTECTED),
+        passed=report.passed,
+        results=[r.to_dict() for r in report.results],
+    )
+
+
+@router.get(
+    "/models/{name}/versions/{version}/policy-check",
+    tags=["governance"],
+    openapi_extra=role("viewer"),
+)
+def policy_check(name: str, version: VersionNumber, request: Request, auth: Auth) -> PolicyCheck:
+    """Run the project's policies on a version: pass or fail, and why, for each. Moving a
+    protected alias needs them all passing: send these ``results`` as the move's
+    ``policy_results`` (or give an override reason)."""
+    state = state_of(request)
+    project = model_project(state, auth, name, "viewer")
+    info = state.workspace.get_model_version(name, version=version)
+    return check_version(state, project, info, stored_policies(state, project))
+
+
 @router.put("/projects/{project}/policies", tags=["governance"], openapi_extra=role("admin"))
 def set_policies(project: str, body: PoliciesIn, request: Request, auth: Auth) -> PoliciesOut:
     """Replace the project's policies (an empty list removes them)."""

@@ -78,7 +78,19 @@ def visible_page(
     return found[offset : offset + limit]
 
 
-def file_response(handle: BinaryIO, sha256: str | None = None) -> StreamingResponse:
+# Raster images are served as what they are, so that a page can show a run's plots with
+# <img>; anything else (SVG and HTML included, whose scripts would run on this origin when
+# opened) stays a download.
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+
+
+def file_response(handle: BinaryIO, sha256: str | None = None, path: str = "") -> StreamingResponse:
     """Stream an open stored file to the client in chunks, closing it afterwards."""
 
     def chunks() -> Iterator[bytes]:
@@ -86,8 +98,11 @@ def file_response(handle: BinaryIO, sha256: str | None = None) -> StreamingRespo
             while chunk := handle.read(CHUNK):
                 yield chunk
 
-    headers = {"x-lepton-sha256": sha256} if sha256 else {}
-    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+    headers = {"x-content-type-options": "nosniff"}
+    if sha256:
+        headers["x-lepton-sha256"] = sha256
+    media_type = IMAGE_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
+    return StreamingResponse(chunks(), media_type=media_type, headers=headers)
 
 
 async def receive_to_file(request: Request, target: Path) -> int:
@@ -390,4 +405,4 @@ def get_artifact(run_id: str, path: str, request: Request, auth: Auth) -> Stream
     record = next((r for r in records if r.path == path), None)
     if record is None:
         raise ArtifactNotFoundError(path, [r.path for r in records], hint=f"(run {run.id})")
-    return file_response(workspace.open_artifact(run.id, path), record.sha256)
+    return file_response(workspace.open_artifact(run.id, path), record.sha256, path)
