@@ -268,7 +268,11 @@ class AliasIn(BaseModel):
         "authenticated user's name, never instead of it",
     )
     override_reason: str | None = Field(default=None, max_length=10_000)
-    policy_results: list[dict[str, Any]] = Field(default_factory=list)
+    policy_results: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Results of policies the client ran that the project does not store (its "
+        "lepton.yaml); the server runs the project's own policies itself",
+    )
 
 
 def _check_alias(alias: str) -> None:
@@ -287,25 +291,29 @@ class AliasMoved(BaseModel):
     previous: int | None
 
 
-def _check_promotion(state: ServerState, project: str, alias: str, body: AliasIn) -> None:
-    """The server's last word on a protected alias: the client ran the promotion gate, which
-    includes the project's policies (``configured_policies``); refuse a move whose recorded
-    results do not show every one of them passing, unless it carries an override reason. This
-    stops clients that skip the gate (older SDKs, raw HTTP), not a client that forges results;
-    the audit log names whoever sent them."""
+def _check_promotion(
+    state: ServerState, project: str, name: str, alias: str, body: AliasIn
+) -> list[dict[str, Any]]:
+    """The server's last word on a protected alias: it runs the project's stored policies on
+    the version itself (results a client sends for them are not trusted) and refuses a failing
+    move that has no override reason. Returns the results to record: the server's, then the
+    client's for policies only the client has (its lepton.yaml or ``use_policies``)."""
     from lepton.governance._policies import DEFAULT_PROTECTED
 
     policies = stored_policies(state, project)
-    if alias not in DEFAULT_PROTECTED or not policies or body.override_reason:
-        return
-    passed = {str(r.get("policy")) for r in body.policy_results if r.get("passed") is True}
-    missing = [p.name for p in policies if p.name not in passed]
-    if missing:
+    if alias not in DEFAULT_PROTECTED or not policies:
+        return list(body.policy_results)
+    info = state.workspace.get_model_version(name, version=body.version)
+    check = check_version(state, project, info, policies)
+    if not check.passed and not body.override_reason:
+        failing = [f"{r['policy']} ({r['reason']})" for r in check.results if not r["passed"]]
         raise PolicyViolationError(
-            f"Moving {alias!r} needs the policies of project {project!r} to pass, and these were "
-            f"not shown passing: {', '.join(missing)}. Promote with lepton.registry.set_alias(...) "
-            "or `lepton models alias`, which run them, or give an override reason."
+            f"{info.ref} cannot become {name}@{alias}: {len(failing)} of the policies of project "
+            f"{project!r} failed: {'; '.join(failing)}. Fix what they name, or give an override "
+            "reason (it is recorded)."
         )
+    checked = {r["policy"] for r in check.results}
+    return check.results + [r for r in body.policy_results if r.get("policy") not in checked]
 
 
 def _actor(auth: Caller, claimed: str | None) -> str:
@@ -320,11 +328,10 @@ def set_alias(name: str, alias: str, body: AliasIn, request: Request, auth: Auth
     project = model_project(state, auth, name, "developer")
     request.state.audit_details = {"model": name, "alias": alias, "version": body.version}
     _check_alias(alias)
-    _check_promotion(state, project, alias, body)
     event = {
         "actor": _actor(auth, body.actor),
         "override_reason": body.override_reason,
-        "policy_results": body.policy_results,
+        "policy_results": _check_promotion(state, project, name, alias, body),
     }
     return AliasMoved(previous=state.workspace.set_model_alias(name, alias, body.version, event))
 
@@ -427,8 +434,8 @@ def check_version(
 )
 def policy_check(name: str, version: VersionNumber, request: Request, auth: Auth) -> PolicyCheck:
     """Run the project's policies on a version: pass or fail, and why, for each. Moving a
-    protected alias needs them all passing: send these ``results`` as the move's
-    ``policy_results`` (or give an override reason)."""
+    protected alias needs them all passing (the server runs them again on the move) or an
+    override reason."""
     state = state_of(request)
     project = model_project(state, auth, name, "viewer")
     info = state.workspace.get_model_version(name, version=version)
