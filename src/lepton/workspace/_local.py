@@ -260,3 +260,61 @@ class LocalWorkspace(LocalDatasetsMixin, LocalModelsMixin, LocalDeploymentsMixin
         for record in under:
             self.artifacts.download(record["store_key"], dest / record["path"][len(prefix) :])
         return dest
+
+    # dashboard reads (server only: sorted pages and joins the REST API has no route for) ------
+    RUN_SORTS = ("started", "name", "status", "duration")
+
+    def search_runs(
+        self,
+        projects: list[str] | None = None,
+        *,
+        status: str | None = None,
+        text: str | None = None,
+        sort: str = "started",
+        descending: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+        metric_keys: Sequence[str] = (),
+    ) -> tuple[list[RunInfo], int]:
+        """One page of runs of ``projects`` (None: every project) sorted by ``sort`` (one of
+        ``RUN_SORTS`` or ``metric:KEY``), and how many runs match in all. For a table: each
+        run holds its params and the latest values of ``metric_keys``, not its tags, inputs
+        or other metrics."""
+        if status is not None and status not in RUN_STATUSES:
+            raise InvalidParameterError(
+                f"Unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}."
+            )
+        if sort not in self.RUN_SORTS and not (sort.startswith("metric:") and len(sort) > 7):
+            raise InvalidParameterError(
+                f"Cannot sort runs by {sort!r}; expected one of {', '.join(self.RUN_SORTS)} "
+                "or metric:KEY (e.g. metric:loss)."
+            )
+        rows, total = self.meta.search_runs(
+            projects, status, text, sort, descending, limit, offset, metric_keys
+        )
+        return [RunInfo.from_row(row) for row in rows], total
+
+    def common_metric_keys(
+        self,
+        projects: list[str] | None = None,
+        *,
+        status: str | None = None,
+        text: str | None = None,
+        top: int = 3,
+    ) -> list[str]:
+        """The ``top`` metric keys most runs among the newest that match have logged."""
+        return self.meta.common_metric_keys(projects, status, text, top)
+
+    def metric_sample(self, run_id: str, key: str, limit: int) -> tuple[list[Any], bool]:
+        """At most ``limit`` ``(step, value)`` points of one metric of a run, in step order
+        (evenly spaced by step when there are more), and whether they are a sample."""
+        return self.meta.metric_sample(run_id, key, limit)
+
+    def model_versions_of_run(self, run_id: str) -> list[dict[str, Any]]:
+        """``{"name", "version", "project"}`` of each model version a run trained or evaluated."""
+        return self.meta.model_versions_of_run(run_id)
+
+    def runs_with_input(self, kind: str, name: str) -> list[dict[str, Any]]:
+        """``{"version", "id", "name", "status", "project"}`` of every run that recorded an
+        input of ``kind`` and ``name``, newest first."""
+        return self.meta.runs_with_input(kind, name)
