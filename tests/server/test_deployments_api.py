@@ -28,6 +28,7 @@ from lepton.errors import (
     InvalidParameterError,
     NotFoundError,
     PermissionDeniedError,
+    PolicyViolationError,
 )
 from lepton.workspace import get_workspace, reset
 
@@ -207,6 +208,134 @@ def test_deployment_requests_are_checked_on_the_server(bundle: Path, remote: Any
         assert reply.status_code in (404, 422), (change, reply.text)
         assert message in reply.json()["error"]["message"], (change, reply.text)
     assert get_workspace().list_deployments() == []
+
+
+CARD_POLICY = [{"rule": "card_field", "field": "intended_use"}]
+
+
+def failing_and_passing(bundle: Path) -> None:
+    """credit-risk:1 fails the project's policy (its card has no intended use), :2 passes."""
+    registered(bundle)
+    registry.update_card(lepton.register(bundle, "credit-risk").ref, intended_use="Scoring loans")
+    get_workspace().set_project_policies("default", CARD_POLICY)  # type: ignore[attr-defined]
+
+
+def audited(server: Any, method: str, count: int) -> list[tuple[int, dict[str, Any]]]:
+    """(status, details) of the ``count`` audit entries of ``method`` on /deployments/credit,
+    oldest first (the server appends an entry just after its answer: wait for the last)."""
+
+    def entries() -> list[tuple[int, dict[str, Any]]]:
+        return [
+            (e.status_code, e.details)
+            for e in reversed(server.state.audit.list(limit=100))
+            if e.action == f"{method} /deployments/{{name}}" and e.target.endswith("/credit")
+        ]
+
+    return list(wait_until(lambda: len(entries()) >= count and entries(), 10, "audit entries"))
+
+
+def test_raw_put_and_patch_run_the_projects_policies(bundle: Path, remote: Any) -> None:
+    """The API gates what is deployed, as lepton.deploy does: a raw call (the dashboard's
+    Update button, a script) cannot skip the policies; an override reason is recorded."""
+    failing_and_passing(bundle)
+    base = f"{remote.url}{API}/deployments/credit"
+    developer = headers(remote.make_token("developer", "default"))
+    body = {"project": "default", "model_name": "credit-risk", "model_version": 1}
+    stopped = {**body, "desired": "stopped"}  # the control plane starts nothing for it
+
+    refused = httpx.put(base, json=stopped, headers=developer)
+    assert refused.status_code == 403, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "policy_violation"
+    assert error["message"].startswith(
+        "credit-risk:1 cannot be deployed as 'credit': 1 of the policies of project 'default' "
+        "failed: card field intended_use (Card field 'intended_use' is empty"
+    )
+    assert "or give an override reason" in error["message"]
+    assert get_workspace().list_deployments() == []
+
+    passing = httpx.put(base, json={**stopped, "model_version": 2}, headers=developer)
+    assert passing.status_code == 200, passing.text
+    assert passing.json()["model_version"] == 2
+
+    rollback = httpx.patch(base, json={"model_version": 1}, headers=developer)
+    assert rollback.status_code == 403, rollback.text
+    assert "card field intended_use" in rollback.json()["error"]["message"]
+    assert get_workspace().get_deployment("credit").model_version == 2
+    for change, message in [
+        ({"model_version": 1, "override_reason": "  "}, "cannot be empty"),
+        ({"replicas": 2, "override_reason": "why not"}, "goes with a new model_version"),
+    ]:
+        reply = httpx.patch(base, json=change, headers=developer)
+        assert reply.status_code == 422 and message in reply.text, (change, reply.text)
+    assert get_workspace().get_deployment("credit").model_version == 2
+
+    reason = "Rollback after an incident, approved by risk (ticket 42)."
+    overridden = httpx.patch(
+        base, json={"model_version": 1, "override_reason": reason}, headers=developer
+    )
+    assert overridden.status_code == 204, overridden.text
+    assert get_workspace().get_deployment("credit").model_version == 1
+    replaced = httpx.put(base, json={**stopped, "override_reason": reason}, headers=developer)
+    assert replaced.status_code == 200, replaced.text
+    assert "override_reason" not in replaced.json()  # a request field, not desired state
+
+    failed = [{"policy": "card field intended_use", "rule": "card_field", "passed": False}]
+    passed = [{**failed[0], "passed": True}]
+
+    def results(details: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{k: r[k] for k in ("policy", "rule", "passed")} for r in details["policy_results"]]
+
+    puts = audited(remote, "PUT", 3)
+    assert [(status, results(d), d.get("override_reason")) for status, d in puts] == [
+        (403, failed, None),
+        (200, passed, None),
+        (200, failed, reason),
+    ]
+    patches = [(s, d) for s, d in audited(remote, "PATCH", 4) if "policy_results" in d]
+    assert [(status, results(d), d.get("override_reason")) for status, d in patches] == [
+        (403, failed, None),
+        (204, failed, reason),
+    ]
+
+
+def test_the_sdk_and_the_server_agree_on_the_policies(
+    bundle: Path, start_server: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lepton.deploy and Deployment.update check the policies first and send their override
+    reason along, so the server's own check neither refuses what they let through nor lets
+    through what they refuse. (No control plane: the deployment stays a record.)"""
+    live = start_server(control_plane=False)
+    monkeypatch.setenv("LEPTON_URL", live.url)
+    monkeypatch.setenv("LEPTON_TOKEN", live.admin_token)
+    reset()
+    failing_and_passing(bundle)
+
+    with pytest.raises(PolicyViolationError, match="card field intended_use"):
+        lepton.deploy("credit-risk:1", name="credit", wait=False)
+    assert get_workspace().list_deployments() == []
+    reason = "Approved by risk, ticket 42."
+    dep = lepton.deploy("credit-risk:1", name="credit", override_reason=reason, wait=False)
+    assert dep.info.model_version == 1
+
+    dep.update("credit-risk:2", wait=False)
+    assert dep.info.model_version == 2
+    with pytest.raises(PolicyViolationError, match="card field intended_use"):
+        dep.update("credit-risk:1", wait=False)
+    assert dep.info.model_version == 2
+    dep.update("credit-risk:1", override_reason="Rollback, ticket 43.", wait=False)
+    assert dep.info.model_version == 1
+
+    recorded = [
+        (status, d.get("version", d.get("model_version")), d.get("override_reason"))
+        for method, count in (("PUT", 1), ("PATCH", 2))
+        for status, d in audited(live, method, count)
+    ]
+    assert recorded == [
+        (200, 1, reason),
+        (204, 2, None),
+        (204, 1, "Rollback, ticket 43."),
+    ]
 
 
 def test_control_plane_writes_stay_on_the_server(remote: Any) -> None:

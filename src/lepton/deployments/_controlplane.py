@@ -273,7 +273,7 @@ class ControlPlane:
             self.workspace.add_request_samples(runtime.name, samples)
         if now - runtime.last_drift >= 30:
             runtime.last_drift = now
-            runtime.drift_psi = await asyncio.to_thread(_drift_psi, runtime.name)
+            runtime.drift_psi = await asyncio.to_thread(_drift_psi, self.workspace, runtime.name)
         point = _scrape.aggregate(pairs, seconds)
         point.update(
             replica_restarts=float(runtime.restarts),
@@ -329,10 +329,12 @@ def _mask_samples(payload: Any, version: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _drift_psi(name: str) -> float:
-    from lepton.deployments._deploy import drift
+def _drift_psi(workspace: Any, name: str) -> float:
+    """The largest PSI of the deployment's sampled requests, from the control plane's own
+    store (inside a team server, the process's workspace is not the one it serves)."""
+    from lepton.deployments._drift import drift_of
 
     try:
-        return drift(name).max_psi
+        return drift_of(workspace, name).max_psi
     except Exception:  # drift is best effort for alerts; `lepton deployments drift` shows errors
         return 0.0

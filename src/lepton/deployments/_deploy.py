@@ -7,11 +7,14 @@ import html
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lepton._validation import check_name
 from lepton.deployments._client import Client
 from lepton.errors import InvalidParameterError, LeptonError
+
+if TYPE_CHECKING:
+    from lepton.monitoring import DriftReport
 
 
 class DeploymentError(LeptonError, RuntimeError):
@@ -95,7 +98,13 @@ class Deployment:
             raise InvalidParameterError(
                 f"Deployment {self.name!r} serves {self.info.model_name}; deploy {version.name} under another name."
             )
-        _workspace().update_deployment(self.name, model_version=version.version, status="updating")
+        workspace = _workspace()
+        workspace.update_deployment(
+            self.name,
+            model_version=version.version,
+            status="updating",
+            **_for_the_server(workspace, override_reason),
+        )
         return self.wait() if wait else self
 
     def stop(self, wait: bool = True, timeout: float = 60.0) -> None:
@@ -120,7 +129,7 @@ class Deployment:
 
         return series(_workspace(), self.name, since)
 
-    def drift(self, since: str | None = None) -> Any:
+    def drift(self, since: str | None = None) -> DriftReport:
         return drift(self.name, since)
 
     def client(self, api_key: str | None = None, **options: Any) -> Client:
@@ -195,6 +204,13 @@ def missing_secrets(meta: Any, project: str, names: list[str]) -> list[str]:
 
     stored = {r["name"] for r in meta.rows(t.secrets, project=project)}
     return [n for n in names if n not in stored]
+
+
+def _for_the_server(workspace: Any, override_reason: str | None) -> dict[str, Any]:
+    """What a team server needs besides the desired state: it runs the project's policies on
+    the version again, so an override reason given here must reach it (and it records it)."""
+    remote = bool(getattr(workspace, "remote", False))
+    return {"override_reason": override_reason} if remote and override_reason is not None else {}
 
 
 def _checked_version(model_ref: str, override_reason: str | None) -> Any:
@@ -282,6 +298,7 @@ def deploy(
     }
     if remote:  # the server decides where its deployments listen
         values["port"] = port or (existing.port if existing else None)
+        values.update(_for_the_server(workspace, override_reason))
     else:
         values["host"] = "127.0.0.1"
         values["port"] = port or (existing.port if existing else free_port())
@@ -301,34 +318,14 @@ def list_deployments() -> list[dict[str, Any]]:
     return [Deployment(d.name).status() for d in _workspace().list_deployments()]
 
 
-_drift_models: dict[tuple[str, int], Any] = {}
+def drift(name: str, since: str | None = None) -> DriftReport:
+    """Drift of a deployment's recent inputs (and predictions) against its training data.
 
-
-def drift(name: str, since: str | None = None) -> Any:
-    """Drift of a deployment's recent inputs (and predictions) against its training data."""
-    from lepton.monitoring._drift import compare
+    ``since``: how far back the samples go (``"1h"``, ``"2d"``; default: every sample kept).
+    """
+    from lepton.deployments._drift import drift_of
     from lepton.monitoring._series import parse_since
-    from lepton.registry import get_version
-    from lepton.serving._predictor import Predictor
 
     # the window counts from the call: loading the model first would shorten it by seconds
     window = time.time() - parse_since(since) if since else 0.0
-    info = _workspace().get_deployment(name)
-    key = (info.model_name, info.model_version)
-    if key not in _drift_models:
-        _drift_models[key] = get_version(f"{info.model_name}:{info.model_version}").load()
-    model = _drift_models[key]
-    samples = _workspace().request_samples(name, since=window)
-    columns = [c["name"] for c in (model.input_schema or {}).get("columns", [])]
-    if model.reference is None:
-        from lepton.monitoring import DriftReport
-
-        return DriftReport(
-            name,
-            len(samples),
-            note="The model has no training reference (only table models keep one); drift cannot be measured.",
-        )
-    predictor = Predictor(model)
-    return compare(
-        name, model.reference, columns, samples, predict=lambda rows: predictor.predict(rows)[0]
-    )
+    return drift_of(_workspace(), name, window)

@@ -85,14 +85,15 @@ def _workspace() -> Any:
     return get_workspace()
 
 
-def _load_version(info: ModelVersionInfo) -> Model:
+def _load_version(info: ModelVersionInfo, workspace: Any = None) -> Model:
+    """The model of ``info`` from the bundle in ``workspace`` (default: the process's), after
+    checking the bundle's sha256 against the one recorded at registration."""
     from lepton.errors import IntegrityError
     from lepton.models._bundle import load_bundle
 
+    store = _workspace() if workspace is None else workspace
     with tempfile.TemporaryDirectory(prefix="lepton-model-") as tmp:
-        path = _workspace().download_model_bundle(
-            info.name, info.version, Path(tmp) / "model.lepton"
-        )
+        path = store.download_model_bundle(info.name, info.version, Path(tmp) / "model.lepton")
         if _sha256(path) != info.bundle_sha256:
             raise IntegrityError(
                 f"The stored bundle of {info.name}:{info.version} does not match the sha256 recorded at "

@@ -40,6 +40,8 @@ class RemoteDeploymentsMixin:
         return DeploymentInfo(**data)
 
     def save_deployment(self, name: str, project: str, values: dict[str, Any]) -> DeploymentInfo:
+        """PUT the desired state. The server runs the project's policies on the version again,
+        so ``values`` may carry the ``override_reason`` that ``lepton.deploy`` was given."""
         body = {k: v for k, v in values.items() if k != "host"}  # the server picks its address
         data = self.http.call(
             "PUT", f"/deployments/{_seg(name)}", json={"project": project, **body}
@@ -57,6 +59,8 @@ class RemoteDeploymentsMixin:
         return [self._deployment(d) for d in self.http.call("GET", "/deployments")]
 
     def update_deployment(self, name: str, **values: Any) -> None:
+        """PATCH the desired state (with ``override_reason`` when a new ``model_version`` fails
+        the project's policies: the server checks them too)."""
         self.http.call("PATCH", f"/deployments/{_seg(name)}", json=values)
 
     def deployment_logs(self, name: str, replica: int | None = None, tail: int = 200) -> str:

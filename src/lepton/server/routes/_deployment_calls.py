@@ -1,23 +1,17 @@
 """What the server does with a deployment on a caller's behalf: send it a prediction (the
-dashboard's "try it") and measure the drift of its recent inputs.
+dashboard's "try it").
 
 A prediction goes to the deployment's own address, like any client's, with the control
 plane's in-memory token instead of the deployment's API key (the server stores only the key's
-hash); the replicas accept both. Drift is ``lepton.deployments.drift`` computed over the
-server's own store: the model comes from the registry there, the samples from the scrapes.
+hash); the replicas accept both.
 """
 
 from __future__ import annotations
 
-import tempfile
-import threading
-from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from lepton.errors import IntegrityError
 from lepton.server._errors import error_body
 from lepton.workspace._records import DeploymentInfo, ModelVersionInfo
 
@@ -100,59 +94,3 @@ async def forward(info: DeploymentInfo, token: str, inputs: list[Any]) -> JSONRe
         if "retry-after" in reply.headers
         else None,
     )
-
-
-# drift ------------------------------------------------------------------------------------------
-_MODELS: OrderedDict[tuple[str, int, str], Any] = OrderedDict()
-_MODELS_KEPT = 4  # loaded models stay for the next drift request; a few, they can be large
-_LOADING = threading.Lock()
-
-
-def drift(workspace: Any, name: str, since: float) -> Any:
-    """The DriftReport of deployment ``name`` over the samples since ``since`` (a timestamp)."""
-    from lepton.monitoring._drift import DriftReport, compare
-    from lepton.serving._predictor import Predictor
-
-    info = workspace.get_deployment(name)
-    version = workspace.get_model_version(info.model_name, version=info.model_version)
-    model = _model(workspace, version)
-    samples = workspace.request_samples(name, since=since)
-    if model.reference is None:
-        return DriftReport(
-            name,
-            len(samples),
-            note="The model has no training reference (only table models keep one); drift "
-            "cannot be measured.",
-        )
-    columns = [c["name"] for c in (model.input_schema or {}).get("columns", [])]
-    predictor = Predictor(model)
-    return compare(
-        name, model.reference, columns, samples, predict=lambda rows: predictor.predict(rows)[0]
-    )
-
-
-def _model(workspace: Any, version: ModelVersionInfo) -> Any:
-    """The model of ``version`` from the store, verified by hash, kept for the next call."""
-    from lepton.data._io import file_sha256
-    from lepton.models._bundle import load_bundle
-
-    key = (version.name, version.version, version.bundle_sha256)
-    with _LOADING:
-        if key in _MODELS:
-            _MODELS.move_to_end(key)
-            return _MODELS[key]
-        with tempfile.TemporaryDirectory(prefix="lepton-drift-") as tmp:
-            path = workspace.download_model_bundle(
-                version.name, version.version, Path(tmp) / "model.lepton"
-            )
-            if file_sha256(path) != version.bundle_sha256:
-                raise IntegrityError(
-                    f"The stored bundle of {version.ref} does not match the sha256 recorded at "
-                    "registration: it was changed in the artifact store. Run `lepton models "
-                    "verify` and re-register it."
-                )
-            model = load_bundle(path)
-        _MODELS[key] = model
-        while len(_MODELS) > _MODELS_KEPT:
-            _MODELS.popitem(last=False)
-        return model

@@ -1,4 +1,4 @@
-"""Deployments and alerts over REST.
+"""Deployments over REST (their alert rules are in ``alerts``).
 
 The server's control plane reconciles what is stored, so creating or changing a deployment
 here is only a write of its desired state. The control plane's own writes (metric points,
@@ -15,15 +15,21 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from lepton.errors import DeploymentNotFoundError, InvalidParameterError, NotFoundError
+from lepton.errors import (
+    DeploymentNotFoundError,
+    InvalidParameterError,
+    PolicyViolationError,
+)
 from lepton.server._context import Caller, Offset, ServerState, caller, role, state_of
 from lepton.server.routes.models import (
     VersionNumber,
+    check_version,
     ensure_project,
     model_project,
     project_names,
+    stored_policies,
 )
-from lepton.workspace._records import AlertRuleInfo, DeploymentInfo, ModelVersionInfo
+from lepton.workspace._records import DeploymentInfo, ModelVersionInfo
 
 router = APIRouter(tags=["deployments"])
 Auth = Annotated[Caller, Depends(caller)]
@@ -59,10 +65,46 @@ def deployment_project(state: ServerState, auth: Caller, name: str, needed: str)
     return project
 
 
-def _check_model(state: ServerState, auth: Caller, name: str, version: int) -> None:
-    """The model version exists and the caller may read it (it may live in another project)."""
+def _check_model(state: ServerState, auth: Caller, name: str, version: int) -> ModelVersionInfo:
+    """The model version, after checking it exists and the caller may read it (it may live in
+    another project)."""
     model_project(state, auth, name, "viewer")
-    state.workspace.get_model_version(name, version=version)
+    return state.workspace.get_model_version(name, version=version)
+
+
+def _check_policies(
+    state: ServerState,
+    project: str,
+    name: str,
+    version: ModelVersionInfo,
+    override_reason: str | None,
+    details: dict[str, Any],
+) -> None:
+    """The server's own run of the deployment project's stored policies on the version it is
+    to serve (as for a protected alias): a failing version is refused unless an override reason
+    says why it must go anyway. The reason and the results go into the audit trail
+    (``details``), also when the request is refused. ``lepton.deploy`` has run the same
+    policies and sends its reason along, so what it lets through passes here too."""
+    if override_reason is not None and not override_reason.strip():
+        raise InvalidParameterError(
+            "An override reason must say why the policies are overridden; it cannot be empty. "
+            "Give one, or leave override_reason out."
+        )
+    if override_reason is not None:
+        details["override_reason"] = override_reason
+    policies = stored_policies(state, project)
+    if not policies:
+        return
+    check = check_version(state, project, version, policies)
+    details["policy_results"] = check.results
+    if not check.passed and override_reason is None:
+        failing = [f"{r['policy']} ({r['reason']})" for r in check.results if not r["passed"]]
+        raise PolicyViolationError(
+            f"{version.ref} cannot be deployed as {name!r}: {len(failing)} of the policies of "
+            f"project {project!r} failed: {'; '.join(failing)}. Fix what they name, or give an "
+            "override reason (override_reason in the request, override_reason=... in "
+            "lepton.deploy, --override-reason on the CLI); it is recorded."
+        )
 
 
 def _check_secrets(state: ServerState, project: str, names: list[str]) -> None:
@@ -100,6 +142,12 @@ Desired = Literal["running", "stopped"]
 Status = Literal["pending", "updating"]  # what a client may set; the control plane sets the rest
 
 
+OVERRIDE = (
+    "Why the model version is deployed although a governance policy of the project fails "
+    "(recorded in the audit trail); without one, such a version is refused (403)"
+)
+
+
 class DeploymentIn(BaseModel):
     """The desired state of a deployment, as ``lepton.deploy`` writes it."""
 
@@ -117,6 +165,7 @@ class DeploymentIn(BaseModel):
     key_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     options: dict[str, Any] = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list, max_length=100)
+    override_reason: str | None = Field(default=None, max_length=10_000, description=OVERRIDE)
 
 
 @router.put("/deployments/{name}", openapi_extra=role("developer"))
@@ -124,7 +173,8 @@ def save_deployment(name: str, body: DeploymentIn, request: Request, auth: Auth)
     """Create the deployment or replace its desired state; the control plane does the rest.
 
     The deployment listens on the server's own bind address (a client cannot choose where the
-    server opens ports), on ``port`` or a free one.
+    server opens ports), on ``port`` or a free one. The project's governance policies run on
+    the model version first (403 when one fails, unless ``override_reason`` is given).
     """
     state = state_of(request)
     row = _row(state, name)
@@ -132,16 +182,18 @@ def save_deployment(name: str, body: DeploymentIn, request: Request, auth: Auth)
     if row is not None:  # a deployment stays in the project it was created in
         project = deployment_project(state, auth, name, "developer")
     ensure_project(state, auth, project)
-    request.state.audit_details = {
+    details: dict[str, Any] = {
         "deployment": name,
         "model": body.model_name,
         "version": body.model_version,
         "replicas": body.replicas,
         "secrets": body.secrets,
     }
-    _check_model(state, auth, body.model_name, body.model_version)
+    request.state.audit_details = details
+    version = _check_model(state, auth, body.model_name, body.model_version)
     _check_options(body.options)
     _check_secrets(state, project, body.secrets)
+    _check_policies(state, project, name, version, body.override_reason, details)
     host = str(getattr(state.options, "host", "127.0.0.1"))
     if body.port is not None:
         port = body.port
@@ -151,7 +203,7 @@ def save_deployment(name: str, body: DeploymentIn, request: Request, auth: Auth)
         from lepton.serving._server import free_port
 
         port = free_port("0.0.0.0" if host in WILDCARD_HOSTS else host)
-    values = body.model_dump(exclude={"project"})
+    values = body.model_dump(exclude={"project", "override_reason"})
     values.update(host=host, port=port)
     return state.workspace.save_deployment(name, project, values)
 
@@ -165,21 +217,31 @@ class DeploymentChange(BaseModel):
     status: Status | None = None
     replicas: int | None = Field(default=None, ge=1, le=64)
     model_version: VersionNumber | None = None
+    override_reason: str | None = Field(default=None, max_length=10_000, description=OVERRIDE)
 
 
 @router.patch("/deployments/{name}", status_code=204, openapi_extra=role("developer"))
 def update_deployment(name: str, body: DeploymentChange, request: Request, auth: Auth) -> Response:
+    """Change the deployment's desired state. A new ``model_version`` must pass the project's
+    governance policies (403 when one fails, unless ``override_reason`` is given)."""
     state = state_of(request)
-    deployment_project(state, auth, name, "developer")
-    values = body.model_dump(exclude_none=True)
+    project = deployment_project(state, auth, name, "developer")
+    values = body.model_dump(exclude_none=True, exclude={"override_reason"})
     if not values:
         raise InvalidParameterError(
             "Nothing to change: give desired, status, replicas or model_version."
         )
-    request.state.audit_details = {"deployment": name, **values}
+    details: dict[str, Any] = {"deployment": name, **values}
+    request.state.audit_details = details
     if body.model_version is not None:
         info = state.workspace.get_deployment(name)
-        _check_model(state, auth, info.model_name, body.model_version)
+        version = _check_model(state, auth, info.model_name, body.model_version)
+        _check_policies(state, project, name, version, body.override_reason, details)
+    elif body.override_reason is not None:
+        raise InvalidParameterError(
+            "override_reason goes with a new model_version (it overrides the policies that "
+            f"version fails); this change {sorted(values)} runs no policy. Leave it out."
+        )
     state.workspace.update_deployment(name, **values)
     return Response(status_code=204)
 
@@ -192,7 +254,7 @@ def list_deployments(
     offset: Offset = 0,
 ) -> list[DeploymentInfo]:
     """The deployments of the projects the caller may read, by name."""
-    return _visible_deployments(state_of(request), auth)[offset : offset + limit]
+    return visible_deployments(state_of(request), auth)[offset : offset + limit]
 
 
 @router.get("/deployments/{name}", openapi_extra=role("viewer"))
@@ -355,43 +417,14 @@ def deployment_drift(
 ) -> DriftOut:
     """PSI and KS per feature of the sampled requests since ``since`` (a unix time) against the
     model's training data, most drifted first (``lepton deployments drift``)."""
-    from lepton.server.routes import _deployment_calls as calls
+    from lepton.deployments._drift import drift_of
 
     state = state_of(request)
     deployment_project(state, auth, name, "viewer")
-    return DriftOut.model_validate(calls.drift(state.workspace, name, since).to_dict())
+    return DriftOut.model_validate(drift_of(state.workspace, name, since).to_dict())
 
 
-# alerts -------------------------------------------------------------------------------------------
-class AlertIn(BaseModel):
-    metric: str = Field(max_length=64)
-    op: str = Field(max_length=8)
-    threshold: float
-    for_seconds: float = Field(default=0.0, ge=0)
-    webhook: str | None = Field(default=None, max_length=2000)
-
-
-@router.post("/deployments/{name}/alerts", status_code=201, openapi_extra=role("developer"))
-def create_alert(name: str, body: AlertIn, request: Request, auth: Auth) -> AlertRuleInfo:
-    """A rule the control plane checks after each scrape; a webhook is POSTed on changes."""
-    from lepton.monitoring._alerts import check_rule
-
-    state = state_of(request)
-    deployment_project(state, auth, name, "developer")
-    check_rule(body.metric, body.op, body.threshold, body.for_seconds, body.webhook)
-    rule = state.workspace.create_alert(
-        name, body.metric, body.op, body.threshold, body.for_seconds, body.webhook
-    )
-    request.state.audit_details = {"deployment": name, "rule": rule.id, "alert": rule.describe()}
-    return rule
-
-
-def _visible_rules(state: ServerState, auth: Caller) -> list[AlertRuleInfo]:
-    allowed = {d.name for d in _visible_deployments(state, auth)}
-    return [r for r in state.workspace.list_alerts() if r.deployment in allowed]
-
-
-def _visible_deployments(state: ServerState, auth: Caller) -> list[DeploymentInfo]:
+def visible_deployments(state: ServerState, auth: Caller) -> list[DeploymentInfo]:
     from lepton.store import _schema as t
 
     names = project_names(state)
@@ -402,63 +435,3 @@ def _visible_deployments(state: ServerState, auth: Caller) -> list[DeploymentInf
         if names.get(r["project_id"]) in visible
     }
     return [d for d in state.workspace.list_deployments() if d.name in allowed]
-
-
-def _rule(state: ServerState, auth: Caller, rule_id: str, needed: str) -> AlertRuleInfo:
-    """The rule whose id is (or starts with, 4+ characters) ``rule_id``, role checked."""
-    rules = state.workspace.list_alerts()
-    found = [r for r in rules if r.id.startswith(rule_id)] if len(rule_id) >= 4 else []
-    if len(found) != 1:
-        raise NotFoundError(
-            rule_id,
-            [r.id[:8] for r in _visible_rules(state, auth)],
-            hint="List rules with `lepton alerts list`.",
-        )
-    deployment_project(state, auth, found[0].deployment, needed)
-    return found[0]
-
-
-@router.get("/alerts", openapi_extra=role("authenticated"))
-def list_alerts(
-    request: Request, auth: Auth, deployment: Annotated[str | None, Query()] = None
-) -> list[AlertRuleInfo]:
-    """Alert rules with their state (ok, pending, firing), of one deployment or all visible."""
-    state = state_of(request)
-    if deployment is not None:
-        deployment_project(state, auth, deployment, "viewer")
-        return state.workspace.list_alerts(deployment)
-    return _visible_rules(state, auth)
-
-
-@router.get("/alerts/events", openapi_extra=role("authenticated"))
-def alert_events(
-    request: Request,
-    auth: Auth,
-    rule_id: Annotated[str | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-) -> list[dict[str, Any]]:
-    """Firing and resolved events, newest first (with the webhook's answer)."""
-    from sqlalchemy import select
-
-    from lepton.store import _schema as t
-
-    state = state_of(request)
-    if rule_id is not None:
-        rule = _rule(state, auth, rule_id, "viewer")
-        return state.workspace.alert_events(rule.id, limit)
-    ids = [r.id for r in _visible_rules(state, auth)]
-    if not ids:
-        return []
-    events = t.alert_events
-    query = select(events).where(events.c.rule_id.in_(ids)).order_by(events.c.ts.desc())
-    with state.workspace.meta.read() as conn:
-        return [dict(r._mapping) for r in conn.execute(query.limit(limit))]
-
-
-@router.delete("/alerts/{rule_id}", status_code=204, openapi_extra=role("developer"))
-def delete_alert(rule_id: str, request: Request, auth: Auth) -> Response:
-    state = state_of(request)
-    rule = _rule(state, auth, rule_id, "developer")
-    request.state.audit_details = {"deployment": rule.deployment, "rule": rule.id}
-    state.workspace.delete_alert(rule.id)
-    return Response(status_code=204)
