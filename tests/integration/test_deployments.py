@@ -599,7 +599,7 @@ def test_stop_then_dev_stop(env: Env) -> None:
     with pytest.raises(UnavailableError, match="Cannot reach"):
         env.dep.client(retries=0).predict(env.records[:1])
 
-    assert "Stopped the control plane." in cli("dev", "--stop").stdout
+    assert "Stopped the local server." in cli("dev", "--stop").stdout
     assert _daemon.running_pid(env.home) is None
     assert "No control plane was running." in cli("dev", "--stop").stdout
     assert not [pid for pid in env.pids if alive(pid)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lepton.server.routes import (
     admin,
+    alerts,
     datasets,
     deployments,
     jobs,
@@ -20,6 +21,7 @@ ROUTERS = [
     datasets.router,
     models.router,
     deployments.router,
+    alerts.router,
     jobs.router,
     secrets.router,
     admin.router,

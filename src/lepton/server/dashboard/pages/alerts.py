@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from lepton.server.dashboard._render import render
 from lepton.server.dashboard._session import Viewer
 from lepton.server.dashboard.pages.deployments import deployment_projects
-from lepton.server.routes import deployments
+from lepton.server.routes import alerts, deployments
 from lepton.workspace._records import AlertRuleInfo
 
 router = APIRouter()
@@ -30,8 +30,8 @@ def alerts_page(
     deployment's page) and the newest ``limit`` events."""
     from lepton.monitoring._alerts import METRICS, OPS
 
-    rules = deployments.list_alerts(request, me, deployment=None)
-    events = deployments.alert_events(request, me, rule_id=None, limit=limit)
+    rules = alerts.list_alerts(request, me, deployment=None)
+    events = alerts.alert_events(request, me, rule_id=None, limit=limit)
     projects = deployment_projects(request)
     names = [d.name for d in deployments.list_deployments(request, me, limit=10_000, offset=0)]
     changeable = [n for n in names if me.can("developer", projects.get(n, ""))]

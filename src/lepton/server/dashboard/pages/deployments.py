@@ -16,7 +16,7 @@ from lepton.errors import InvalidParameterError, LeptonError, NotFoundError
 from lepton.server._context import Offset, state_of
 from lepton.server.dashboard._render import render
 from lepton.server.dashboard._session import Viewer
-from lepton.server.routes import deployments, models
+from lepton.server.routes import alerts, deployments, models
 from lepton.server.routes.models import project_names
 from lepton.workspace._records import DeploymentInfo, ModelVersionInfo
 
@@ -61,7 +61,7 @@ def deployment_page(name: str, request: Request, me: Viewer) -> HTMLResponse:
     developer = me.can("developer", project)
     version = _version(request, info)
     drift, drift_error = _drift(request, me, name)
-    rules = deployments.list_alerts(request, me, deployment=name)
+    rules = alerts.list_alerts(request, me, deployment=name)
     return render(
         request,
         "deployment.html",

@@ -8,14 +8,14 @@ from fastapi.responses import HTMLResponse
 
 from lepton.server.dashboard._render import render
 from lepton.server.dashboard._session import Viewer
-from lepton.server.routes import deployments, projects, runs
+from lepton.server.routes import alerts, deployments, projects, runs
 
 router = APIRouter()
 
 
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, me: Viewer) -> HTMLResponse:
-    rules = deployments.list_alerts(request, me)
+    rules = alerts.list_alerts(request, me)
     return render(
         request,
         "overview.html",
