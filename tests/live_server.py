@@ -12,6 +12,8 @@ Fixtures (exported by tests/conftest.py):
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import threading
 import time
@@ -107,3 +109,24 @@ def remote(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live
     reset()
     yield server
     reset()
+
+
+@contextlib.contextmanager
+def sdk_using(live: LiveServer, home: Path) -> Iterator[pytest.MonkeyPatch]:
+    """The SDK and CLI of this process pointed at ``live`` as its admin, with ``home`` as the
+    client's LEPTON_HOME and no saved login, for module-scoped fixtures; every LEPTON_*
+    variable is restored afterwards. Yields the MonkeyPatch, for more settings."""
+    from lepton.workspace import reset
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("LEPTON_")]:
+            patch.delenv(name)
+        patch.setenv("LEPTON_HOME", str(home))
+        patch.setenv("LEPTON_CREDENTIALS", str(home.parent / "no-credentials.json"))
+        patch.setenv("LEPTON_URL", live.url)
+        patch.setenv("LEPTON_TOKEN", live.admin_token)
+        reset()
+        try:
+            yield patch
+        finally:
+            reset()

@@ -9,17 +9,16 @@ each scrape, against the server's own store.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
 import pytest
-from tests.live_server import LiveServer, launch
+from tests.dashboard._html import Page
+from tests.live_server import LiveServer, launch, sdk_using
 
 import lepton
 from lepton.monitoring._alerts import METRICS, OPS, evaluate
@@ -61,15 +60,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     from lepton.testing import tiny_table
 
     root = tmp_path_factory.mktemp("alert-pages")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("LEPTON_")]:
-            patch.delenv(name)
-        server = launch(root / "server-home", rate_limit=0, control_plane=False)
-        patch.setenv("LEPTON_HOME", str(root / "client-home"))
-        patch.setenv("LEPTON_CREDENTIALS", str(root / "no-credentials.json"))
-        patch.setenv("LEPTON_URL", server.url)
-        patch.setenv("LEPTON_TOKEN", server.admin_token)
-        reset()
+    server = launch(root / "server-home", rate_limit=0, control_plane=False)
+    with sdk_using(server, root / "client-home"):
         try:
             result = lepton.train(
                 lepton.create_model("logistic_regression"), tiny_table(), verbose=0
@@ -105,26 +97,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         finally:
             reset()
             server.stop()
-
-
-class Page(HTMLParser):
-    """The start tags of a page, as (tag, attributes), in document order."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, dict[str, str]]] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, {k: v or "" for k, v in attrs}))
-
-    def find(self, tag: str = "", **wanted: str) -> list[dict[str, str]]:
-        wanted = {k.rstrip("_").replace("_", "-"): v for k, v in wanted.items()}
-        return [
-            a
-            for t, a in self.elements
-            if (not tag or t == tag) and all(a.get(k) == v for k, v in wanted.items())
-        ]
 
 
 def row(html: str, testid: str, rule_id: str) -> str:

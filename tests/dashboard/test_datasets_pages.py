@@ -5,7 +5,6 @@ per-column distributions, and the personal data found in it."""
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from tests.live_server import LiveServer, launch
+from tests.live_server import LiveServer, launch, sdk_using
 
 import lepton
 from lepton.server.dashboard.pages.datasets import histogram_bars
@@ -61,14 +60,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("dashboard-datasets")
     live = launch(root / "server")
     site = Site(live.url, live)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("LEPTON_")]:
-            patch.delenv(name)
-        patch.setenv("LEPTON_HOME", str(root / "client"))
-        patch.setenv("LEPTON_CREDENTIALS", str(root / "no-credentials.json"))
-        patch.setenv("LEPTON_URL", live.url)
-        patch.setenv("LEPTON_TOKEN", live.admin_token)
-        reset()
+    with sdk_using(live, root / "client"):
         first = lepton.Dataset.from_pandas(credit(), target="default", name="credit")
         site.versions["first"] = first.register("alpha").version
         second = lepton.Dataset.from_pandas(credit(seed=1), target="default", name="credit")

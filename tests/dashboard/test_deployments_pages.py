@@ -10,16 +10,15 @@ no button and no form, and the API refuses them anyway.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
 import pytest
+from tests.dashboard._html import Page
 
 import lepton
 from lepton import registry
@@ -55,20 +54,13 @@ def auth(token: str) -> dict[str, str]:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A server with a control plane; the SDK of this process trains a model, registers it
     and deploys it there (sampling every request, for drift), and registers the training data."""
-    from tests.live_server import launch
+    from tests.live_server import launch, sdk_using
 
     from lepton.testing import tiny_table
 
     root = tmp_path_factory.mktemp("deployment-pages")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("LEPTON_")]:
-            patch.delenv(name)
-        server = launch(root / "server-home", rate_limit=0)
-        patch.setenv("LEPTON_HOME", str(root / "client-home"))
-        patch.setenv("LEPTON_CREDENTIALS", str(root / "no-credentials.json"))
-        patch.setenv("LEPTON_URL", server.url)
-        patch.setenv("LEPTON_TOKEN", server.admin_token)
-        reset()
+    server = launch(root / "server-home", rate_limit=0)
+    with sdk_using(server, root / "client-home"):
         deployment = None
         try:
             data = tiny_table()
@@ -95,27 +87,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 deployment.stop()
             reset()
             server.stop()
-
-
-# reading HTML -------------------------------------------------------------------------------------
-class Page(HTMLParser):
-    """The elements of a page, as (tag, attributes), in document order."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.elements: list[tuple[str, dict[str, str]]] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, {k: v or "" for k, v in attrs}))
-
-    def find(self, tag: str = "", **wanted: str) -> list[dict[str, str]]:
-        wanted = {k.rstrip("_").replace("_", "-"): v for k, v in wanted.items()}
-        return [
-            a
-            for t, a in self.elements
-            if (not tag or t == tag) and all(a.get(k) == v for k, v in wanted.items())
-        ]
 
 
 def form_fields(html: str, form_testid: str) -> list[tuple[str, dict[str, str]]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -144,7 +143,7 @@ def loans(rows: int = 400) -> Any:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from tests.live_server import launch
+    from tests.live_server import launch, sdk_using
 
     import lepton
     from lepton.data import Dataset
@@ -155,16 +154,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
     @contextlib.contextmanager
     def sdk() -> Iterator[None]:
-        with pytest.MonkeyPatch.context() as patch:
-            for name in [n for n in os.environ if n.startswith("LEPTON_")]:
-                patch.delenv(name)
-            patch.setenv("LEPTON_HOME", str(root / "client-home"))
-            patch.setenv("LEPTON_CREDENTIALS", str(root / "no-credentials.json"))
-            patch.setenv("LEPTON_URL", server.url)
-            patch.setenv("LEPTON_TOKEN", server.admin_token)
+        with sdk_using(server, root / "client-home") as patch:
             patch.setenv("LEPTON_PROJECT", PROJECT)
             patch.chdir(root)
-            reset()
             try:
                 yield
             finally:

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import html
 import itertools
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.live_server import LiveServer, launch
+from tests.live_server import LiveServer, launch, sdk_using
 
 import lepton
 from lepton.server.dashboard.pages.runs import MAX_POINTS
@@ -87,14 +86,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("dashboard-runs")
     live = launch(root / "server")
     site = Site(live.url, live)
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("LEPTON_")]:
-            patch.delenv(name)
-        patch.setenv("LEPTON_HOME", str(root / "client"))
-        patch.setenv("LEPTON_CREDENTIALS", str(root / "no-credentials.json"))
-        patch.setenv("LEPTON_URL", live.url)
-        patch.setenv("LEPTON_TOKEN", live.admin_token)
-        reset()
+    with sdk_using(live, root / "client"):
         site.ids["baseline"] = _log_run(
             "baseline", "alpha", {"lr": 0.1, "depth": 3, "seed": 7}, BASELINE_LOSS
         )

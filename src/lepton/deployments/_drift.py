@@ -52,6 +52,17 @@ def drift_of(workspace: Any, name: str, since: float = 0.0) -> DriftReport:
     )
 
 
+def training_example(workspace: Any, version: ModelVersionInfo) -> dict[str, Any]:
+    """One row of the training sample kept in ``version``'s bundle for drift checks (table
+    models only; text, images and PII columns are never kept), by feature; {} without one."""
+    reference = _model(workspace, version).reference or {}
+    return {
+        column: spec["sample"][0]
+        for column, spec in reference.get("columns", {}).items()
+        if spec.get("sample")
+    }
+
+
 def _model(workspace: Any, version: ModelVersionInfo) -> Model:
     """The model of ``version`` from ``workspace``, verified by hash, kept for the next call."""
     from lepton.registry._registry import _load_version

@@ -195,8 +195,8 @@ def try_form(
     request: Request, me: Viewer, info: DeploymentInfo, version: ModelVersionInfo | None
 ) -> TryForm | None:
     """The fields of the model's input schema, pre-filled with typical values: the training
-    data's profile (median, most frequent value) where the caller may read that dataset,
-    else the newest sampled request."""
+    data's profile (median, most frequent value) where the caller may read that dataset, else
+    a row of the training sample the bundle keeps for drift, else the newest sampled request."""
     from lepton.serving._schema import RequestSchema
 
     if version is None or not version.input_schema:
@@ -204,11 +204,16 @@ def try_form(
     schema = RequestSchema(version.input_schema)
     if schema.kind == "images":
         return TryForm("images", (), "")
+    from lepton.deployments._drift import training_example
+
     profile = _training_profile(request, me, version)
-    sample = {} if profile else _newest_sample(request, me, info.name, schema.columns)
-    source = (
-        "the training data's profile" if profile else "the newest sampled request" if sample else ""
-    )
+    sample, source = {}, "the training data's profile" if profile else ""
+    if not profile:  # e.g. trained on a split that was never registered
+        sample = training_example(state_of(request).workspace, version)
+        source = "a row of the training sample in the model's bundle" if sample else ""
+    if not profile and not sample:
+        sample = _newest_sample(request, me, info.name, schema.columns)
+        source = "the newest sampled request" if sample else ""
     # lepton.js nests on dots and makes lists of numeric parts: such names go by position,
     # which the deployment takes too (a row in schema order)
     by_position = any("." in c or c.isdigit() for c in schema.columns)

@@ -303,8 +303,24 @@ def run_page(run_id: str, request: Request, me: Viewer) -> HTMLResponse:
         charts=charts,
         refresh=5 if run.status == "running" else 0,
         lineage=lineage_view(run),
+        registered=_registered_inputs(workspace, run),
         run_duration=run_duration,
     )
+
+
+def _registered_inputs(workspace: Any, run: Any) -> set[tuple[str, str]]:
+    """The run's dataset inputs that the store holds: only those get a link (a split made
+    in memory for training is recorded but never registered)."""
+    found = set()
+    for item in run.inputs:
+        if item.get("kind") != "dataset":
+            continue
+        try:
+            workspace.get_dataset_version(item["name"], item["version"])
+        except (LookupError, ValueError):
+            continue
+        found.add((item["name"], item["version"]))
+    return found
 
 
 @router.get("/runs/{run_id}/metrics.json")
