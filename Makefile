@@ -39,6 +39,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/training.py
 	$(PY) bench/serving.py
 	$(PY) bench/server.py
+	$(PY) bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lepton-demo
