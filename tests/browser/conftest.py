@@ -1,5 +1,7 @@
-"""Fixtures of the browser suite: one Chromium and one seeded team server for the whole session,
-and per test a fresh browser context signed in through the real sign-in form.
+"""Fixtures of the browser suite: one Chromium and one seeded team server for this folder, and
+per test a fresh browser context signed in through the real sign-in form. Package scope, not
+session: Playwright's event loop runs in the main thread until it stops, and the tests after
+this folder call ``asyncio.run``.
 
 The folder is skipped, with the reason, when Playwright or Chromium is missing (see
 ``_pages.py``, which every test module imports first).
@@ -26,7 +28,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A team server with its control plane, seeded through the SDK like ``lepton demo``."""
     from tests.live_server import launch
@@ -61,7 +63,7 @@ def _stop(live: Any) -> None:
         stop_pid(pid)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from tests.browser._pages import CHROMIUM, LAUNCH_ARGS, sync_api
 
@@ -74,7 +76,7 @@ def browser() -> Iterator[Any]:
         playwright.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def signed_in(browser: Any, site: Site) -> Any:
     """``signed_in(role)``: browser-context options of a session of that user, signed in once
     through the API-key form and reused by every context of the session."""
@@ -94,7 +96,7 @@ def signed_in(browser: Any, site: Site) -> Any:
     return options
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def contexts(browser: Any, site: Site, signed_in: Any) -> Iterator[Any]:
     """``contexts(role, viewport)``: one browser context per user and window size, kept for
     the session (a new tab in one costs a fraction of a new context); each test gets its own

@@ -231,8 +231,10 @@ def test_run_page_shows_params_metrics_artifacts_and_lineage(site: Site) -> None
     assert "5 B" in text
     assert f'src="/runs/{run_id}/images/plots/roc.png"' in page.text
     assert f'src="/runs/{run_id}/images/plots/shape.svg"' in page.text
-    # lineage: the dataset input links to its page; python version from the run's environment
-    assert f'href="/datasets/credit?version={"ab" * 32}"' in page.text
+    # lineage: a dataset input the server does not hold is named, not linked (a registered
+    # one links to its page: the browser suite follows those); the run's environment
+    assert f'href="/datasets/credit?version={"ab" * 32}"' not in page.text
+    assert f"credit version <code>{'ab' * 6}</code> <span class=\"muted\">(not registered)</span>" in page.text
     assert "python" in text
     # the child run
     assert f'href="/runs/{site.ids["child"]}"' in page.text and "child-eval" in text

@@ -601,5 +601,5 @@ def test_stop_then_dev_stop(env: Env) -> None:
 
     assert "Stopped the local server." in cli("dev", "--stop").stdout
     assert _daemon.running_pid(env.home) is None
-    assert "No control plane was running." in cli("dev", "--stop").stdout
+    assert "No local server was running." in cli("dev", "--stop").stdout
     assert not [pid for pid in env.pids if alive(pid)]
