@@ -234,7 +234,10 @@ def test_run_page_shows_params_metrics_artifacts_and_lineage(site: Site) -> None
     # lineage: a dataset input the server does not hold is named, not linked (a registered
     # one links to its page: the browser suite follows those); the run's environment
     assert f'href="/datasets/credit?version={"ab" * 32}"' not in page.text
-    assert f"credit version <code>{'ab' * 6}</code> <span class=\"muted\">(not registered)</span>" in page.text
+    assert (
+        f'credit version <code>{"ab" * 6}</code> <span class="muted">(not registered)</span>'
+        in page.text
+    )
     assert "python" in text
     # the child run
     assert f'href="/runs/{site.ids["child"]}"' in page.text and "child-eval" in text
