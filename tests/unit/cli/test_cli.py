@@ -15,11 +15,11 @@ LEPTON = shutil.which("lepton", path=str(Path(sys.executable).parent)) or "lepto
 
 
 def lepton(
-    *args: str, cwd: Path | None = None, check: bool = True
+    *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     out = subprocess.run(
-        [LEPTON, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [LEPTON, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
     if check:
         assert out.returncode == 0, out.stdout + out.stderr
@@ -105,7 +105,14 @@ def test_doctor_passes() -> None:
 )
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     """The main job: data, training, fairness, registry, policies, deployment, drift, alert."""
-    out = lepton("demo", "--once", "--folder", str(tmp_path / "demo"))
+    from tests.services import stop_pid
+
+    try:  # about a minute on a quiet machine; it waits for a drift check and an alert
+        out = lepton("demo", "--once", "--folder", str(tmp_path / "demo"), timeout=300)
+    finally:  # a demo that failed half-way leaves its background server: stop it by its pid
+        pid_file = Path(os.environ["LEPTON_HOME"]) / "controlplane.pid"
+        if pid_file.exists():
+            stop_pid(int(pid_file.read_text()))
     for expected in (
         "Step 8/8",
         "credit-risk@production -> version 1",
