@@ -98,6 +98,7 @@ def test_team_server_on_postgres_and_s3(
 ) -> None:
     home = tmp_path / "server"
     server = ServerProcess(home, postgres_db_url, s3_url, free_port())
+    replicas: list[int] = []
     try:
         printed = server.output()
         key = re.search(r"\b(lp_[A-Za-z0-9_-]{20,})\b", printed)
@@ -171,6 +172,8 @@ def test_team_server_on_postgres_and_s3(
         thread = threading.Thread(target=upload)
         thread.start()
         time.sleep(2.5)  # reading the CSV and hashing it, then streaming it to the server
+        # replicas run in their own sessions: the killed server's are stopped by pid below
+        replicas += [r["pid"] for r in deployment.info.state.get("replicas", []) if r.get("pid")]
         server.kill()
         thread.join(120)
         reset()
@@ -194,3 +197,5 @@ def test_team_server_on_postgres_and_s3(
     finally:
         reset()
         server.stop()
+        for pid in replicas:
+            stop_pid(pid)
