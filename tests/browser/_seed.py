@@ -5,14 +5,12 @@ REST API. Smaller than the demo (fewer rows, few epochs) so the whole suite stay
 from __future__ import annotations
 
 import contextlib
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 PROJECT = "credit"
 MODEL = "credit-risk"
@@ -169,14 +167,3 @@ def _users(live: Any) -> dict[str, User]:
     for user in users.values():
         security.set_password(user.name, user.password)
     return users
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it returns something true; fail the test after ``timeout``."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"Timed out after {timeout:.0f} s waiting for {what}.")

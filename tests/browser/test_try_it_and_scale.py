@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from tests.browser._pages import assert_no_console_errors, expect, open_page
-from tests.browser._seed import Site, wait_until
+from tests.browser._seed import Site
+from tests.services import wait_until
 
 from lepton.demo import credit_table
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from tests.dashboard._html import Page
+from tests.services import wait_until
 
 import lepton
 from lepton import registry
@@ -117,16 +118,6 @@ def body_of(html: str) -> dict[str, Any]:
             value = float(value)
         record[attrs["name"].removeprefix("inputs.0.")] = value
     return {"inputs": [record]}
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"Timed out after {timeout:.0f} s waiting for {what}.")
 
 
 # the tests --------------------------------------------------------------------------------------
@@ -236,7 +227,7 @@ def test_chart_data_and_drift_follow_the_traffic(live: Live) -> None:
         points = answer["series"][0]["points"]
         return answer if any(y > 0 for _, y in points) else None
 
-    answer = wait_for(qps, 30, "a QPS point after traffic")
+    answer = wait_until(qps, 30, "a QPS point after traffic")
     assert answer["series"][0]["name"] == "qps"
     x, _ = answer["series"][0]["points"][-1]
     assert abs(x - time.time()) < 120  # x is a unix time
@@ -246,7 +237,7 @@ def test_chart_data_and_drift_follow_the_traffic(live: Live) -> None:
     assert bad.status_code == 422 and "Unknown metric" in bad.text
 
     # every request is sampled (sample_rate=1): the drift table compares them with training
-    wait_for(lambda: len(live.server.state.workspace.request_samples(NAME)) >= 25, 30, "samples")
+    wait_until(lambda: len(live.server.state.workspace.request_samples(NAME)) >= 25, 30, "samples")
     html = live.get(f"/deployments/{NAME}", live.viewer).text
     drifted = {a["data-feature"] for a in Page(html).find("tr", data_testid="drift-row")}
     assert {"x1", "color", "prediction"} <= drifted <= {*FEATURES, "prediction"}
