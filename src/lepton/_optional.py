@@ -28,6 +28,11 @@ _EXTRA_OF = {
     "cryptography": "server",
     "jinja2": "server",
     "ray": "ray",
+    "optuna": "tune",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+    "skl2onnx": "onnx",
+    "onnxmltools": "onnx",
 }
 
 

@@ -7,7 +7,8 @@ backend plugs in here (and this package is the only one allowed to import ray).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from lepton.errors import ConfigError
 
@@ -25,6 +26,23 @@ class Backend(ABC):
     def fit(self, model: Model, train: Dataset, valid: Dataset | None, ctx: FitContext) -> None:
         """Train ``model`` in place, reporting through ``ctx``."""
 
+    @abstractmethod
+    def search(
+        self,
+        study: Any,
+        objective: Callable[[Any], float],
+        *,
+        n_trials: int,
+        timeout: float | None,
+        n_jobs: int,
+        callbacks: Sequence[Callable[[Any, Any], None]] = (),
+    ) -> None:
+        """Run up to ``n_trials`` trials of the Optuna ``study`` with ``objective``.
+
+        The objective samples its settings from the trial, fits, reports intermediate values
+        and returns the metric; a backend decides where trials run and how many at once.
+        """
+
 
 class LocalBackend(Backend):
     """Runs in this process: threads and worker processes of this machine."""
@@ -34,6 +52,29 @@ class LocalBackend(Backend):
     def fit(self, model: Model, train: Dataset, valid: Dataset | None, ctx: FitContext) -> None:
         model._prepare(train, valid)
         model._fit(train, valid, ctx)
+
+    def search(
+        self,
+        study: Any,
+        objective: Callable[[Any], float],
+        *,
+        n_trials: int,
+        timeout: float | None,
+        n_jobs: int,
+        callbacks: Sequence[Callable[[Any, Any], None]] = (),
+    ) -> None:
+        if n_trials <= 0:
+            return
+        # a failing trial is recorded (state FAIL, its error in the trial's attributes) and the
+        # search goes on; tune() raises only when no trial completed
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            n_jobs=n_jobs,
+            catch=(Exception,),
+            callbacks=list(callbacks),
+        )
 
 
 def get_backend(name: str | None = None) -> Backend:

@@ -63,8 +63,15 @@ class Progress:
         else:
             print(f"{self.title} epoch {self._epoch + 1}/{self._epochs} {_fmt(logs)}", flush=True)
 
-    def step(self, done: int, total: int, logs: dict[str, float]) -> None:
-        """Iteration progress of libraries that boost or iterate (LightGBM)."""
+    def step(
+        self,
+        done: int,
+        total: int,
+        logs: dict[str, float],
+        every: int = 50,
+        unit: str = "iteration",
+    ) -> None:
+        """Iteration progress of libraries that boost or iterate (LightGBM), or of trials."""
         if self.silent:
             return
         if self.bar:
@@ -72,8 +79,8 @@ class Progress:
             if self._task is None:
                 self._task = self._progress.add_task(self.title, total=total, logs="")
             self._progress.update(self._task, completed=done, logs=_fmt(logs))
-        elif done == 1 or done % 50 == 0:
-            print(f"{self.title} iteration {done}/{total} {_fmt(logs)}", flush=True)
+        elif done == 1 or done % every == 0 or done == total:
+            print(f"{self.title} {unit} {done}/{total} {_fmt(logs)}", flush=True)
 
     def status(self, message: str) -> None:
         if not self.silent:

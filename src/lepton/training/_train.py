@@ -260,17 +260,23 @@ def _load_checkpoint(run: Run) -> dict[str, Any]:
 
 def _save_bundle(model: Model, run: Run) -> Path | None:
     from lepton.models import save_model
-    from lepton.store import LocalArtifactStore
-    from lepton.workspace._local import LocalWorkspace
 
     with tempfile.TemporaryDirectory(prefix="lepton-bundle-") as tmp:
         bundle = save_model(model, Path(tmp) / BUNDLE)
         run.log_artifact(bundle, BUNDLE)
+    return local_artifact_path(run, BUNDLE)
+
+
+def local_artifact_path(run: Run, path: str) -> Path | None:
+    """Where an artifact of ``run`` lies on this disk, or None when artifacts are remote."""
+    from lepton.store import LocalArtifactStore
+    from lepton.workspace._local import LocalWorkspace
+
     workspace = run.workspace
     if isinstance(workspace, LocalWorkspace) and isinstance(
         workspace.artifacts, LocalArtifactStore
     ):
-        return workspace.artifacts.root / f"runs/{run.id}/artifacts/{BUNDLE}"
+        return workspace.artifacts.root / f"runs/{run.id}/artifacts/{path}"
     return None
 
 

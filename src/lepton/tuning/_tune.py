@@ -1,0 +1,419 @@
+"""``lepton.tune``: search a zoo model's hyper-parameters, then train the winner.
+
+    result = lepton.tune("lightgbm", train, valid, n_trials=30)
+    result.best_params, result.best_value, result.trials, result.best_model
+
+Optuna samples (TPE by default, random or grid on request) and prunes hopeless trials from the
+metrics each model already streams per epoch or boosting iteration. Every trial is a child run
+of one parent run; the study lives in the workspace, so re-running the same call after a crash
+continues it. Trials run through the execution backend's ``search`` (threads on this machine
+for ``backend="local"``), the seam where Ray Tune plugs in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lepton.errors import InvalidParameterError, LeptonError
+from lepton.tuning._goal import Goal, resolve_goal
+from lepton.tuning._result import TuneResult
+from lepton.tuning._space import Choice, Distribution, parse_space, space_to_dict
+from lepton.tuning._study import counts, open_study, recover_orphans, study_name, study_path
+from lepton.tuning._trial import TrialSetup
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lepton.data import Dataset
+    from lepton.models import Model
+    from lepton.tracking import Run
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "none")
+
+
+class TuningError(LeptonError, RuntimeError):
+    code = "tuning_failed"
+
+
+def tune(
+    model_or_name: Model | str,
+    train: Dataset,
+    valid: Dataset | None = None,
+    *,
+    search_space: Mapping[str, Any] | None = None,
+    n_trials: int = 20,
+    metric: str | None = None,
+    direction: str | None = None,
+    timeout: float | None = None,
+    n_jobs: int = 1,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    seed: int = 0,
+    study: str | None = None,
+    resume: bool = True,
+    backend: str | None = None,
+    verbose: Any = "auto",
+) -> TuneResult:
+    """Search hyper-parameters of a zoo model; return the best settings and a model trained with them.
+
+    Args:
+        model_or_name: a zoo name (``"lightgbm"``) or an untrained model whose config is the
+            starting point (settings not searched keep its values).
+        train, valid: Datasets. Each trial fits on ``train`` and is scored on ``valid``
+            (default: 20 % of ``train``, split with ``seed``).
+        search_space: name -> ``uniform`` / ``loguniform`` / ``intrange`` / ``choice`` (or the
+            same as a YAML-style dict); plain values are fixed. Default: the model's own space.
+        n_trials: trials to finish (complete or pruned), counting those of a resumed study.
+        metric: validation metric to optimise (``roc_auc``, ``accuracy``, ``log_loss``, ``rmse``,
+            ``mae``, ``r2``, ``loss``); default roc_auc (2 classes), accuracy, or rmse.
+        direction: ``"maximize"``/``"minimize"``; default (and only allowed) the metric's own.
+        timeout: stop starting new trials after this many seconds.
+        n_jobs: trials run at once on this machine (threads; ``-1``: one per CPU).
+        sampler: ``"tpe"`` (default), ``"random"`` or ``"grid"`` (choice/intrange only).
+        pruner: ``"median"`` stops a trial whose intermediate metric is worse than the median of
+            earlier trials at the same step; ``"none"`` never stops one.
+        seed: seeds the sampler, the split and every model.
+        study: a name for the stored study; default derived from model, data, space and metric.
+        resume: continue a stored study of the same name (default); False starts it over.
+        backend: ``"local"`` (default, or ``LEPTON_BACKEND``).
+        verbose: ``"auto"`` (a bar on a terminal), 0 to silence, 2 for plain lines.
+
+    Raises:
+        InvalidParameterError: an empty or invalid space, an unknown metric, a contradicting
+            direction, n_trials < 1, ...
+        TuningError: no trial finished (the message gives the first trial's error).
+
+    Example:
+        >>> result = lepton.tune("lightgbm", train, valid, n_trials=20)
+    """
+    from lepton._optional import require
+    from lepton.distributed import get_backend
+    from lepton.models import Model, TorchConfig, create_model
+
+    require("optuna", purpose="tune hyper-parameters")
+    from lepton.training._progress import Progress
+    from lepton.training._train import _check_datasets, local_artifact_path
+
+    _check_counts(n_trials, timeout, n_jobs, seed)
+    if sampler not in SAMPLERS:
+        raise InvalidParameterError(
+            f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}."
+        )
+    if pruner not in PRUNERS:
+        raise InvalidParameterError(f"pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}.")
+    if isinstance(model_or_name, str):
+        template = create_model(model_or_name)
+    elif isinstance(model_or_name, Model):
+        template = model_or_name
+    else:
+        raise InvalidParameterError(
+            f"tune takes a zoo model name or a Lepton model, got {type(model_or_name).__name__}. "
+            "Example: lepton.tune('lightgbm', train, valid)."
+        )
+    _check_datasets(train, valid)
+    if valid is None:
+        train, valid = train.split(0.2, seed=seed)
+    progress = Progress(f"tune {template.name}", verbose)
+    runner = get_backend(backend)
+    task = template.task or train.task or "classification"
+    classes = len(train.classes) if task == "classification" else 0
+    is_torch = isinstance(template.config, TorchConfig)
+    goal = resolve_goal(metric, direction, task, classes, is_torch)
+    searched, fixed = parse_space(search_space, template.name, template.config)
+    base_config = {**template.config.to_dict(), "seed": seed}
+    versions = (str(train.version), str(valid.version))
+    identity = {
+        "model": template.name,
+        "data": train.name,
+        "versions": versions,
+        "space": space_to_dict(searched, fixed),
+        "metric": goal.metric,
+        "sampler": sampler,
+        "pruner": pruner,
+        "seed": seed,
+        "config": base_config,
+    }
+    from lepton.workspace import current_settings
+
+    name = study_name(identity, study)
+    stored = open_study(
+        study_path(current_settings().home, name),
+        name,
+        direction=goal.direction,
+        sampler=_sampler(sampler, searched, seed, n_trials),
+        pruner=_pruner(pruner, is_torch),
+        fresh=not resume,
+    )
+    orphans = recover_orphans(stored)
+    _close_orphan_runs(orphans)
+    run = _parent_run(stored, template.name, train.name)
+    with run:
+        stored.set_user_attr("parent_run_id", run.id)
+        run.log_params(
+            {
+                "model": template.name,
+                "metric": goal.metric,
+                "direction": goal.direction,
+                "n_trials": n_trials,
+                "sampler": sampler,
+                "pruner": pruner,
+                "seed": seed,
+                "study": name,
+                "backend": runner.name,
+                "search_space": space_to_dict(searched, fixed),
+            }
+        )
+        setup = TrialSetup(
+            model_name=template.name,
+            base_config=base_config,
+            model_args={
+                "task": template.task,
+                "input_shape": template.input_shape,
+                "num_classes": template.num_classes,
+            },
+            searched=searched,
+            fixed=fixed,
+            train=train,
+            valid=valid,
+            goal=goal,
+            parent_run_id=run.id,
+            backend=runner,
+            data_inputs=[
+                ("dataset", train.name, versions[0]),
+                ("dataset", valid.name, versions[1]),
+            ],
+        )
+        before = counts(stored)
+        finished = before.get("complete", 0) + before.get("pruned", 0)
+        if finished and not progress.silent:
+            print(
+                f"Resuming study {name}: {finished} of {n_trials} trials already finished"
+                + (f", {len(orphans)} interrupted trial(s) queued again." if orphans else "."),
+                flush=True,
+            )
+        remaining = max(0, n_trials - finished)
+        try:
+            runner.search(
+                stored,
+                setup.objective(),
+                n_trials=remaining,
+                timeout=timeout,
+                n_jobs=os.cpu_count() or 1 if n_jobs == -1 else n_jobs,
+                callbacks=[_Reporter(run, goal, progress, n_trials, finished)],
+            )
+        finally:
+            progress.close()
+        trials = trials_frame(stored, searched)
+        best = _best_trial(stored, trials)
+        best_params = _values(searched, best.params)
+        importances = _importances(stored, seed)
+        run.log_metrics({f"best_{goal.metric}": float(best.value)})
+        run.log_params({f"best.{k}": v for k, v in best_params.items()})
+        result = _train_best(template.name, setup, best_params, verbose)
+        tuned = TuneResult(
+            best_params=best_params,
+            best_model=result.model,
+            best_value=float(best.value),
+            trials=trials,
+            importances=importances,
+            metric=goal.metric,
+            direction=goal.direction,
+            model_name=template.name,
+            study=name,
+            run_id=run.id,
+            train_result=result,
+            counts=counts(stored),
+        )
+        with tempfile.TemporaryDirectory(prefix="lepton-tune-") as tmp:
+            tuned.save_report(Path(tmp) / "tuning")
+            run.log_artifact(Path(tmp) / "tuning", "tuning")
+        tuned.report_path = local_artifact_path(run, "tuning/report.html")
+        run.set_tag("lepton.best_run", result.run_id)
+    return tuned
+
+
+def _check_counts(n_trials: Any, timeout: Any, n_jobs: Any, seed: Any) -> None:
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not is_int(n_trials) or n_trials < 1:
+        raise InvalidParameterError(f"n_trials must be an int >= 1, got {n_trials!r}.")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise InvalidParameterError(
+            f"timeout must be a positive number of seconds or None, got {timeout!r}."
+        )
+    if not is_int(n_jobs) or (n_jobs < 1 and n_jobs != -1):
+        raise InvalidParameterError(
+            f"n_jobs must be an int >= 1 (or -1 for one per CPU), got {n_jobs!r}."
+        )
+    if not is_int(seed):
+        raise InvalidParameterError(f"seed must be an int, got {seed!r}.")
+
+
+def _sampler(kind: str, searched: Mapping[str, Distribution], seed: int, n_trials: int) -> Any:
+    import optuna
+
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "grid":
+        return optuna.samplers.GridSampler({n: d.grid() for n, d in searched.items()}, seed=seed)
+    # TPE models the space from random trials first; with few trials, start modelling sooner
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(3, min(10, n_trials // 3)))
+
+
+def _pruner(kind: str, is_torch: bool) -> Any:
+    import optuna
+
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    # boosting iterations are many and noisy at first; epochs are few
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1 if is_torch else 30)
+
+
+def _close_orphan_runs(orphans: list[Any]) -> None:
+    """The child runs of trials whose process died are marked killed (their trial is retried)."""
+    from lepton.errors import RunNotFoundError
+    from lepton.workspace import get_workspace
+
+    workspace = get_workspace()
+    for trial in orphans:
+        run_id = trial.user_attrs.get("run_id")
+        if not run_id:
+            continue
+        try:
+            if workspace.get_run(run_id).status == "running":
+                workspace.end_run(
+                    run_id,
+                    "killed",
+                    "The tuning process stopped during this trial; it is run again.",
+                )
+        except RunNotFoundError:
+            pass
+
+
+def _parent_run(stored: Any, model_name: str, data_name: str) -> Run:
+    from lepton.errors import RunNotFoundError
+    from lepton.tracking import start_run
+
+    previous = stored.user_attrs.get("parent_run_id")
+    if previous:
+        try:
+            return start_run(run_id=previous)
+        except RunNotFoundError:
+            pass  # the study outlived its run (another workspace, or a deleted run)
+    return start_run(
+        name=f"tune-{model_name}-{data_name}",
+        tags={"lepton.kind": "tune", "lepton.model": model_name},
+        parent=None,
+    )
+
+
+class _Reporter:
+    """After each trial: the parent run's metric curves, the progress bar, a line on failures."""
+
+    def __init__(self, run: Run, goal: Goal, progress: Any, total: int, done: int) -> None:
+        self.run, self.goal, self.progress, self.total, self.done = run, goal, progress, total, done
+        self.lock = threading.Lock()
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        from optuna.trial import TrialState
+
+        with self.lock:
+            if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                self.done += 1
+            if trial.state == TrialState.COMPLETE:
+                best = study.best_value
+                self.run.log_metrics(
+                    {self.goal.metric: float(trial.value), f"best_{self.goal.metric}": float(best)},
+                    step=trial.number,
+                )
+            elif trial.state == TrialState.FAIL and not self.progress.silent:
+                print(
+                    f"trial {trial.number} failed: {trial.user_attrs.get('error', '?')}", flush=True
+                )
+            logs = {}
+            with contextlib.suppress(ValueError):  # no complete trial yet
+                logs[f"best {self.goal.metric}"] = float(study.best_value)
+            self.progress.step(min(self.done, self.total), self.total, logs, every=1, unit="trial")
+
+
+def trials_frame(study: Any, searched: Mapping[str, Distribution]) -> pd.DataFrame:
+    """One row per trial: number, state, value, seconds, parameters (as values), run id, error."""
+    import pandas as pd
+
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else float("nan")
+        )
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "value": float(t.value) if t.value is not None else float("nan"),
+                "seconds": duration,
+                **_values(searched, t.params),
+                "run_id": t.user_attrs.get("run_id", ""),
+                "error": t.user_attrs.get("error", ""),
+            }
+        )
+    columns = ["number", "state", "value", "seconds", *searched, "run_id", "error"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _values(searched: Mapping[str, Distribution], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Optuna's stored parameters as the values the model takes (choice labels mapped back)."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        dist = searched.get(name)
+        if isinstance(dist, Choice) and value in dist.labels:
+            value = dist.values[dist.labels.index(value)]
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _best_trial(study: Any, trials: pd.DataFrame) -> Any:
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        errors = [e for e in trials["error"] if e]
+        detail = f" The first error: {errors[0]}" if errors else ""
+        raise TuningError(
+            f"No trial of study {study.study_name!r} completed ({len(trials)} trials: "
+            f"{', '.join(f'{k} {v}' for k, v in counts(study).items()) or 'none ran'}).{detail} "
+            "Fix the cause (or narrow the search space) and run again: finished trials are kept."
+        )
+    return study.best_trial
+
+
+def _importances(study: Any, seed: int) -> dict[str, float]:
+    """fANOVA importance of each parameter; empty until two trials with different values finish."""
+    import optuna
+
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+        values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError):
+        return {}
+    return {k: float(v) for k, v in values.items()}
+
+
+def _train_best(model_name: str, setup: TrialSetup, best: Mapping[str, Any], verbose: Any) -> Any:
+    """Train the winner on ``train`` (validated on ``valid``) as a child run with its bundle."""
+    from lepton.models import create_model
+    from lepton.training import train
+
+    model = create_model(model_name, **setup.model_args)
+    model.config.update({**setup.base_config, **setup.fixed, **best})
+    return train(model, setup.train, setup.valid, verbose=0 if verbose in (0, False) else 2)
