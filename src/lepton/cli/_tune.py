@@ -74,9 +74,7 @@ def tune(
             }
         )
         return
-    frame = result.trials.sort_values(
-        "value", ascending=result.direction == "minimize", na_position="last"
-    )
+    frame = result.ranked()
     params = list(result.best_params)
     print_table(
         f"Best trials of {len(frame)} ({result.metric})",
@@ -99,6 +97,12 @@ def tune(
         highlight=False,
     )
     console.print(f"Best {result.metric}: [bold]{result.best_value:.4f}[/] (study {result.study})")
+    if result.baseline_value is not None:
+        gain = result.best_value - result.baseline_value
+        console.print(
+            f"The model's own settings: {result.baseline_value:.4f} ({gain:+.4f} from tuning)",
+            highlight=False,
+        )
     console.print(f"Tuning run {result.run_id[:8]}; best model {result.model_uri}", highlight=False)
     report = Path(output) / "report.html" if output else result.report_path
     if report is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import platform
 import subprocess
 import sys
@@ -27,6 +29,13 @@ def git_sha(start: Path | None = None) -> str | None:
 
 
 def environment() -> dict[str, Any]:
+    return copy.deepcopy(_environment())
+
+
+@functools.cache
+def _environment() -> dict[str, Any]:
+    # read once per process: package metadata lookups cost ~10 ms, and a tuning search starts
+    # a run per trial
     versions = {}
     for name in _PACKAGES:
         try:

@@ -23,7 +23,9 @@ def _figure(width: float = 6.0, height: float = 3.6) -> tuple[Any, Any]:
     return plt.subplots(figsize=(width, height), dpi=100)
 
 
-def history_plot(trials: pd.DataFrame, metric: str, direction: str) -> bytes:
+def history_plot(
+    trials: pd.DataFrame, metric: str, direction: str, baseline: float | None = None
+) -> bytes:
     """Each finished trial's value, and the best value so far as a step line."""
     fig, ax = _figure()
     done = trials[trials["state"] == "complete"].sort_values("number")
@@ -37,6 +39,8 @@ def history_plot(trials: pd.DataFrame, metric: str, direction: str) -> bytes:
         for number in pruned["number"]:
             ax.axvline(number, color="grey", alpha=0.25, linewidth=0.8)
         ax.plot([], [], color="grey", alpha=0.4, label=f"pruned ({len(pruned)})")
+    if baseline is not None:
+        ax.axhline(baseline, linestyle="--", color="grey", linewidth=0.9, label="own settings")
     ax.set(xlabel="Trial", ylabel=metric, title="Optimisation history")
     ax.legend(loc="best", fontsize="small")
     return _png(fig)
@@ -67,10 +71,7 @@ def _cell(value: Any) -> str:
 
 def html_report(result: Any, history: bytes, importance: bytes, top: int = 20) -> str:
     """A self-contained page (or notebook cell): best result, both plots, the best trials."""
-    frame = result.trials
-    shown = frame.sort_values(
-        "value", ascending=result.direction == "minimize", na_position="last"
-    ).head(top)
+    shown = result.ranked().head(top)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
@@ -80,9 +81,14 @@ def html_report(result: Any, history: bytes, importance: bytes, top: int = 20) -
         f"<tr><th>{html.escape(k)}</th><td>{_cell(v)}</td></tr>"
         for k, v in result.best_params.items()
     )
+    own = (
+        f"<p>The model's own settings scored {result.baseline_value:.6g}.</p>"
+        if result.baseline_value is not None
+        else ""
+    )
     return (
         f"<div><h3>Tuning {html.escape(result.model_name)}: best {html.escape(result.metric)} = "
-        f"{result.best_value:.6g}</h3>"
+        f"{result.best_value:.6g}</h3>{own}"
         f"<p>{result.counts.get('complete', 0)} complete, {result.counts.get('pruned', 0)} pruned, "
         f"{result.counts.get('fail', 0)} failed trials; study {html.escape(result.study)}.</p>"
         f"<table>{params}</table>"

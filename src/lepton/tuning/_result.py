@@ -38,6 +38,7 @@ class TuneResult:
     train_result: TrainResult
     counts: dict[str, int] = field(default_factory=dict)
     report_path: Path | None = None  # report.html in the run's artifacts, when they are local
+    baseline_value: float | None = None  # the metric of the model's own settings
 
     @property
     def best_run_id(self) -> str:
@@ -48,11 +49,20 @@ class TuneResult:
         """``runs:/RUN_ID/model.lepton`` of the best model: ``lepton.load_model`` takes it."""
         return self.train_result.model_uri
 
+    def ranked(self) -> pd.DataFrame:
+        """The trials best first: complete ones by value, then pruned and failed ones."""
+        order = self.trials.assign(_unfinished=self.trials["state"] != "complete")
+        return order.sort_values(
+            ["_unfinished", "value"],
+            ascending=[True, self.direction == "minimize"],
+            na_position="last",
+        ).drop(columns="_unfinished")
+
     def plot_history(self) -> bytes:
         """The optimisation history as PNG bytes."""
         from lepton.tuning._plots import history_plot
 
-        return history_plot(self.trials, self.metric, self.direction)
+        return history_plot(self.trials, self.metric, self.direction, self.baseline_value)
 
     def plot_importance(self) -> bytes:
         """Parameter importance as PNG bytes."""
@@ -87,6 +97,7 @@ class TuneResult:
             "metric": self.metric,
             "direction": self.direction,
             "best_value": self.best_value,
+            "baseline_value": self.baseline_value,
             "best_params": self.best_params,
             "importances": self.importances,
             "trials": self.counts,
@@ -98,8 +109,9 @@ class TuneResult:
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={_short(v)}" for k, v in self.best_params.items())
+        before = f" (own settings {self.baseline_value:.4g})" if self.baseline_value else ""
         return (
-            f"TuneResult(model={self.model_name!r}, best {self.metric}={self.best_value:.4g}, "
+            f"TuneResult(model={self.model_name!r}, best {self.metric}={self.best_value:.4g}{before}, "
             f"trials={len(self.trials)}, best_params={{{params}}})"
         )
 

@@ -24,8 +24,8 @@ from lepton.errors import InvalidParameterError, LeptonError
 from lepton.tuning._goal import Goal, resolve_goal
 from lepton.tuning._result import TuneResult
 from lepton.tuning._space import Choice, Distribution, parse_space, space_to_dict
-from lepton.tuning._study import counts, open_study, recover_orphans, study_name, study_path
-from lepton.tuning._trial import TrialSetup
+from lepton.tuning._study import StudyRecord, counts, study_name, study_path
+from lepton.tuning._trial import TrialSetup, fit_child
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,6 +58,7 @@ def tune(
     seed: int = 0,
     study: str | None = None,
     resume: bool = True,
+    baseline: bool = True,
     backend: str | None = None,
     verbose: Any = "auto",
 ) -> TuneResult:
@@ -82,6 +83,7 @@ def tune(
         seed: seeds the sampler, the split and every model.
         study: a name for the stored study; default derived from model, data, space and metric.
         resume: continue a stored study of the same name (default); False starts it over.
+        baseline: also fit the model with its own settings once, to show what tuning gained.
         backend: ``"local"`` (default, or ``LEPTON_BACKEND``).
         verbose: ``"auto"`` (a bar on a terminal), 0 to silence, 2 for plain lines.
 
@@ -143,19 +145,20 @@ def tune(
     from lepton.workspace import current_settings
 
     name = study_name(identity, study)
-    stored = open_study(
-        study_path(current_settings().home, name),
-        name,
-        direction=goal.direction,
-        sampler=_sampler(sampler, searched, seed, n_trials),
-        pruner=_pruner(pruner, is_torch),
-        fresh=not resume,
+    record = StudyRecord(
+        study_path(current_settings().home, name), name, goal.direction, fresh=not resume
     )
-    orphans = recover_orphans(stored)
-    _close_orphan_runs(orphans)
-    run = _parent_run(stored, template.name, train.name)
+    lost = record.interrupted()
+    live = _live_study(
+        record, name, goal, _sampler(sampler, searched, seed, n_trials), pruner, is_torch
+    )
+    for trial in lost:  # retried first, with the settings they had
+        if trial["params"]:
+            live.enqueue_trial(trial["params"])
+    _close_lost_runs(lost)
+    run = _parent_run(record, template.name, train.name)
     with run:
-        stored.set_user_attr("parent_run_id", run.id)
+        record.parent_run_id = run.id
         run.log_params(
             {
                 "model": template.name,
@@ -185,35 +188,41 @@ def tune(
             goal=goal,
             parent_run_id=run.id,
             backend=runner,
+            record=record,
+            prune=pruner != "none",
             data_inputs=[
                 ("dataset", train.name, versions[0]),
                 ("dataset", valid.name, versions[1]),
             ],
         )
-        before = counts(stored)
+        before = counts(live.get_trials(deepcopy=False))
         finished = before.get("complete", 0) + before.get("pruned", 0)
         if finished and not progress.silent:
             print(
                 f"Resuming study {name}: {finished} of {n_trials} trials already finished"
-                + (f", {len(orphans)} interrupted trial(s) queued again." if orphans else "."),
+                + (f", {len(lost)} interrupted trial(s) queued again." if lost else "."),
                 flush=True,
             )
+        if baseline and record.baseline is None:
+            own = _baseline(setup, progress)
+            record.baseline = own
+            run.log_metrics({f"baseline_{goal.metric}": own})
         remaining = max(0, n_trials - finished)
         try:
             runner.search(
-                stored,
+                live,
                 setup.objective(),
                 n_trials=remaining,
                 timeout=timeout,
                 n_jobs=os.cpu_count() or 1 if n_jobs == -1 else n_jobs,
-                callbacks=[_Reporter(run, goal, progress, n_trials, finished)],
+                callbacks=[_Reporter(run, record, goal, progress, n_trials, finished)],
             )
         finally:
             progress.close()
-        trials = trials_frame(stored, searched)
-        best = _best_trial(stored, trials)
+        trials = trials_frame(live, searched)
+        best = _best_trial(live, trials)
         best_params = _values(searched, best.params)
-        importances = _importances(stored, seed)
+        importances = _importances(live, seed)
         run.log_metrics({f"best_{goal.metric}": float(best.value)})
         run.log_params({f"best.{k}": v for k, v in best_params.items()})
         result = _train_best(template.name, setup, best_params, verbose)
@@ -229,7 +238,8 @@ def tune(
             study=name,
             run_id=run.id,
             train_result=result,
-            counts=counts(stored),
+            counts=counts(live.get_trials(deepcopy=False)),
+            baseline_value=record.baseline if baseline else None,
         )
         with tempfile.TemporaryDirectory(prefix="lepton-tune-") as tmp:
             tuned.save_report(Path(tmp) / "tuning")
@@ -279,14 +289,30 @@ def _pruner(kind: str, is_torch: bool) -> Any:
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1 if is_torch else 30)
 
 
-def _close_orphan_runs(orphans: list[Any]) -> None:
+def _live_study(
+    record: StudyRecord, name: str, goal: Goal, sampler: Any, pruner: str, is_torch: bool
+) -> Any:
+    """The in-memory study trials run against, holding every finished trial of the record."""
+    import optuna
+
+    live = optuna.create_study(
+        study_name=name,
+        direction="maximize" if goal.direction == "maximize" else "minimize",
+        sampler=sampler,
+        pruner=_pruner(pruner, is_torch),
+    )
+    live.add_trials(record.finished_trials())
+    return live
+
+
+def _close_lost_runs(lost: list[dict[str, Any]]) -> None:
     """The child runs of trials whose process died are marked killed (their trial is retried)."""
     from lepton.errors import RunNotFoundError
     from lepton.workspace import get_workspace
 
     workspace = get_workspace()
-    for trial in orphans:
-        run_id = trial.user_attrs.get("run_id")
+    for trial in lost:
+        run_id = trial.get("run_id")
         if not run_id:
             continue
         try:
@@ -300,11 +326,11 @@ def _close_orphan_runs(orphans: list[Any]) -> None:
             pass
 
 
-def _parent_run(stored: Any, model_name: str, data_name: str) -> Run:
+def _parent_run(record: StudyRecord, model_name: str, data_name: str) -> Run:
     from lepton.errors import RunNotFoundError
     from lepton.tracking import start_run
 
-    previous = stored.user_attrs.get("parent_run_id")
+    previous = record.parent_run_id
     if previous:
         try:
             return start_run(run_id=previous)
@@ -318,15 +344,19 @@ def _parent_run(stored: Any, model_name: str, data_name: str) -> Run:
 
 
 class _Reporter:
-    """After each trial: the parent run's metric curves, the progress bar, a line on failures."""
+    """After each trial: its durable record, the parent run's metric curves, the progress bar."""
 
-    def __init__(self, run: Run, goal: Goal, progress: Any, total: int, done: int) -> None:
-        self.run, self.goal, self.progress, self.total, self.done = run, goal, progress, total, done
+    def __init__(
+        self, run: Run, record: StudyRecord, goal: Goal, progress: Any, total: int, done: int
+    ) -> None:
+        self.run, self.record, self.goal = run, record, goal
+        self.progress, self.total, self.done = progress, total, done
         self.lock = threading.Lock()
 
     def __call__(self, study: Any, trial: Any) -> None:
         from optuna.trial import TrialState
 
+        self.record.finished(trial)
         with self.lock:
             if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
                 self.done += 1
@@ -391,7 +421,7 @@ def _best_trial(study: Any, trials: pd.DataFrame) -> Any:
         detail = f" The first error: {errors[0]}" if errors else ""
         raise TuningError(
             f"No trial of study {study.study_name!r} completed ({len(trials)} trials: "
-            f"{', '.join(f'{k} {v}' for k, v in counts(study).items()) or 'none ran'}).{detail} "
+            f"{', '.join(f'{k} {v}' for k, v in counts(study.get_trials(deepcopy=False)).items()) or 'none ran'}).{detail} "
             "Fix the cause (or narrow the search space) and run again: finished trials are kept."
         )
     return study.best_trial
@@ -407,6 +437,15 @@ def _importances(study: Any, seed: int) -> dict[str, float]:
     except (RuntimeError, ValueError):
         return {}
     return {k: float(v) for k, v in values.items()}
+
+
+def _baseline(setup: TrialSetup, progress: Any) -> float:
+    """The validation metric of the model as configured before tuning (a child run)."""
+    if not progress.silent:
+        print(
+            f"Fitting {setup.model_name} with its own settings first, for comparison.", flush=True
+        )
+    return fit_child(setup, dict(setup.fixed), name="baseline", tags={"lepton.kind": "baseline"})
 
 
 def _train_best(model_name: str, setup: TrialSetup, best: Mapping[str, Any], verbose: Any) -> Any:

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,21 +33,27 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def stored_trials(home: Path) -> list[object]:
+def stored(home: Path) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The journal's finished trials, and the start records of trials not finished."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     path = home / "studies" / "resume-me.journal"
     if not path.exists():
-        return []
+        return [], []
     try:
         study = optuna.load_study(
             study_name="resume-me", storage=JournalStorage(JournalFileBackend(str(path)))
         )
     except KeyError:  # the file exists but the study is not written yet
-        return []
-    return study.get_trials(deepcopy=False)
+        return [], []
+    finished = study.get_trials(deepcopy=False)
+    slots = {t.user_attrs.get("slot") for t in finished}
+    running = [
+        v for k, v in study.user_attrs.items() if k.startswith("started.") and k[8:] not in slots
+    ]
+    return finished, running
 
 
 def test_a_killed_search_continues_where_it_stopped(lepton_home: Path) -> None:
@@ -56,12 +63,8 @@ def test_a_killed_search_continues_where_it_stopped(lepton_home: Path) -> None:
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            trials = stored_trials(lepton_home)
-            done = [t for t in trials if t.state.name == "COMPLETE"]
-            # kill it inside a trial that has drawn its settings and started its run
-            if len(done) >= 3 and any(
-                t.state.name == "RUNNING" and "run_id" in t.user_attrs for t in trials
-            ):
+            finished, running = stored(lepton_home)
+            if len(finished) >= 3 and running:  # kill it inside a trial that has started
                 break
             assert process.poll() is None, "the search ended before it could be killed"
             time.sleep(0.05)
@@ -71,10 +74,10 @@ def test_a_killed_search_continues_where_it_stopped(lepton_home: Path) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
 
-    before = {t.number: t for t in stored_trials(lepton_home)}
-    finished = {n: t for n, t in before.items() if t.state.name == "COMPLETE"}
-    interrupted = [t for t in before.values() if t.state.name == "RUNNING"]
-    assert len(interrupted) == 1, [t.state for t in before.values()]
+    done, interrupted = stored(lepton_home)
+    finished = {t.number: t for t in done}
+    assert all(t.state.name == "COMPLETE" for t in done)
+    assert len(interrupted) == 1, interrupted
 
     train, valid = checkerboard().split(0.3, seed=0)
     total = len(finished) + 2
@@ -87,21 +90,21 @@ def test_a_killed_search_continues_where_it_stopped(lepton_home: Path) -> None:
         assert trials.loc[number, "state"] == "complete"
         assert trials.loc[number, "value"] == pytest.approx(trial.value)
     lost = interrupted[0]
-    assert trials.loc[lost.number, "state"] == "fail"
-    retried = [
-        n
-        for n in trials.index
-        if n > lost.number and trials.loc[n, "learning_rate"] == lost.params["learning_rate"]
-    ]
-    assert retried, "the interrupted trial's settings were not tried again"
+    failed = trials[trials["state"] == "fail"]
+    assert list(failed["run_id"]) == [lost["run_id"]]
+    assert "interrupted" in failed["error"].iloc[0]
+    retried = trials[trials["learning_rate"] == lost["params"]["learning_rate"]]
+    assert len(retried) == 1 and retried["state"].iloc[0] == "complete", (
+        "the interrupted trial's settings were not tried again"
+    )
     assert (trials["state"] == "complete").sum() == total
     # one parent run, reopened: the killed process's trials and the new ones are its children
     workspace = get_workspace()
     parent = workspace.get_run(result.run_id)
     assert parent.status == "finished"
     kids = {r.id for r in workspace.list_runs("default", limit=500) if r.parent_id == parent.id}
-    assert {finished[n].user_attrs["run_id"] for n in finished} <= kids
-    assert workspace.get_run(lost.user_attrs["run_id"]).status == "killed"
+    assert {t.user_attrs["run_id"] for t in done} <= kids
+    assert workspace.get_run(lost["run_id"]).status == "killed"
     # a run of the same call after the study is done trains the winner without new trials
     again = lepton.tune(
         "lightgbm", train, valid, n_trials=total, study="resume-me", pruner="none", verbose=0

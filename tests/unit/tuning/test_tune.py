@@ -28,7 +28,8 @@ def test_tuning_beats_the_default_settings_and_trains_the_winner() -> None:
     assert isinstance(result, TuneResult)
     assert result.metric == "val_roc_auc" and result.direction == "maximize"
     # min_child_samples=20 and 31 leaves cannot cut a checkerboard from 280 rows; tuning finds it
-    assert result.best_value >= default.metrics["val_roc_auc"] + 0.05
+    assert result.baseline_value == pytest.approx(default.metrics["val_roc_auc"])
+    assert result.best_value >= result.baseline_value + 0.05
     # the returned model is trained with the best settings and scores what the best trial did
     assert result.train_result.metrics["val_roc_auc"] == pytest.approx(result.best_value)
     for name, value in result.best_params.items():

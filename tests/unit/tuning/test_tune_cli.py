@@ -51,6 +51,7 @@ def test_tune_from_flags_registers_the_best_model(registered: str, tmp_path: Pat
     ).stdout
     assert "Best trials of 5 (val_roc_auc)" in out
     assert "Importance: " in out and "Registered noisy-model:1" in out
+    assert "The model's own settings: " in out
     assert f"Report (plots and every trial): {tmp_path / 'report' / 'report.html'}" in out
     assert {p.name for p in (tmp_path / "report").iterdir()} == {
         "trials.csv",
