@@ -1,5 +1,6 @@
 """Hyper-parameter search (Optuna) over the model zoo: ``lepton.tune`` and its search spaces."""
 
+from lepton.tuning._outcome import TuningError
 from lepton.tuning._result import TuneResult
 from lepton.tuning._space import (
     Choice,
@@ -13,7 +14,7 @@ from lepton.tuning._space import (
     loguniform,
     uniform,
 )
-from lepton.tuning._tune import TuningError, tune
+from lepton.tuning._tune import tune
 
 __all__ = [
     "Choice",

@@ -20,26 +20,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lepton.errors import InvalidParameterError, LeptonError
+from lepton.errors import InvalidParameterError
 from lepton.tuning._goal import Goal, resolve_goal
+from lepton.tuning._outcome import (
+    best_trial,
+    param_importances,
+    trials_frame,
+    values_of,
+)
 from lepton.tuning._result import TuneResult
-from lepton.tuning._space import Choice, Distribution, parse_space, space_to_dict
+from lepton.tuning._space import Distribution, parse_space, space_to_dict
 from lepton.tuning._study import StudyRecord, counts, study_name, study_path
 from lepton.tuning._trial import TrialSetup, fit_child
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from lepton.data import Dataset
     from lepton.models import Model
     from lepton.tracking import Run
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
-
-
-class TuningError(LeptonError, RuntimeError):
-    code = "tuning_failed"
 
 
 def tune(
@@ -97,28 +97,14 @@ def tune(
     """
     from lepton._optional import require
     from lepton.distributed import get_backend
-    from lepton.models import Model, TorchConfig, create_model
+    from lepton.models import TorchConfig
 
     require("optuna", purpose="tune hyper-parameters")
     from lepton.training._progress import Progress
     from lepton.training._train import _check_datasets, local_artifact_path
 
-    _check_counts(n_trials, timeout, n_jobs, seed)
-    if sampler not in SAMPLERS:
-        raise InvalidParameterError(
-            f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}."
-        )
-    if pruner not in PRUNERS:
-        raise InvalidParameterError(f"pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}.")
-    if isinstance(model_or_name, str):
-        template = create_model(model_or_name)
-    elif isinstance(model_or_name, Model):
-        template = model_or_name
-    else:
-        raise InvalidParameterError(
-            f"tune takes a zoo model name or a Lepton model, got {type(model_or_name).__name__}. "
-            "Example: lepton.tune('lightgbm', train, valid)."
-        )
+    _check_arguments(n_trials, timeout, n_jobs, seed, sampler, pruner)
+    template = _template(model_or_name)
     _check_datasets(train, valid)
     if valid is None:
         train, valid = train.split(0.2, seed=seed)
@@ -142,20 +128,10 @@ def tune(
         "seed": seed,
         "config": base_config,
     }
-    from lepton.workspace import current_settings
-
     name = study_name(identity, study)
-    record = StudyRecord(
-        study_path(current_settings().home, name), name, goal.direction, fresh=not resume
+    record, live, lost = _open_study(
+        name, goal, _sampler(sampler, searched, seed, n_trials), _pruner(pruner, is_torch), resume
     )
-    lost = record.interrupted()
-    live = _live_study(
-        record, name, goal, _sampler(sampler, searched, seed, n_trials), pruner, is_torch
-    )
-    for trial in lost:  # retried first, with the settings they had
-        if trial["params"]:
-            live.enqueue_trial(trial["params"])
-    _close_lost_runs(lost)
     run = _parent_run(record, template.name, train.name)
     with run:
         record.parent_run_id = run.id
@@ -214,15 +190,15 @@ def tune(
                 setup.objective(),
                 n_trials=remaining,
                 timeout=timeout,
-                n_jobs=os.cpu_count() or 1 if n_jobs == -1 else n_jobs,
+                n_jobs=(os.cpu_count() or 1) if n_jobs == -1 else n_jobs,
                 callbacks=[_Reporter(run, record, goal, progress, n_trials, finished)],
             )
         finally:
             progress.close()
         trials = trials_frame(live, searched)
-        best = _best_trial(live, trials)
-        best_params = _values(searched, best.params)
-        importances = _importances(live, seed)
+        best = best_trial(live, trials)
+        best_params = values_of(searched, best.params)
+        importances = param_importances(live, seed)
         run.log_metrics({f"best_{goal.metric}": float(best.value)})
         run.log_params({f"best.{k}": v for k, v in best_params.items()})
         result = _train_best(template.name, setup, best_params, verbose)
@@ -249,7 +225,16 @@ def tune(
     return tuned
 
 
-def _check_counts(n_trials: Any, timeout: Any, n_jobs: Any, seed: Any) -> None:
+def _check_arguments(
+    n_trials: Any, timeout: Any, n_jobs: Any, seed: Any, sampler: Any, pruner: Any
+) -> None:
+    if sampler not in SAMPLERS:
+        raise InvalidParameterError(
+            f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}."
+        )
+    if pruner not in PRUNERS:
+        raise InvalidParameterError(f"pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}.")
+
     def is_int(value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
 
@@ -289,20 +274,44 @@ def _pruner(kind: str, is_torch: bool) -> Any:
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1 if is_torch else 30)
 
 
-def _live_study(
-    record: StudyRecord, name: str, goal: Goal, sampler: Any, pruner: str, is_torch: bool
-) -> Any:
-    """The in-memory study trials run against, holding every finished trial of the record."""
+def _template(model_or_name: Any) -> Model:
+    from lepton.models import Model, create_model
+
+    if isinstance(model_or_name, str):
+        return create_model(model_or_name)  # type: ignore[no-any-return]
+    if isinstance(model_or_name, Model):
+        return model_or_name
+    raise InvalidParameterError(
+        f"tune takes a zoo model name or a Lepton model, got {type(model_or_name).__name__}. "
+        "Example: lepton.tune('lightgbm', train, valid)."
+    )
+
+
+def _open_study(
+    name: str, goal: Goal, sampler: Any, pruner: Any, resume: bool
+) -> tuple[StudyRecord, Any, list[dict[str, Any]]]:
+    """The stored record, the in-memory study trials run against (holding every finished trial
+    of the record, and the interrupted ones queued again first), and the interrupted trials."""
     import optuna
 
+    from lepton.workspace import current_settings
+
+    record = StudyRecord(
+        study_path(current_settings().home, name), name, goal.direction, fresh=not resume
+    )
+    lost = record.interrupted()
     live = optuna.create_study(
         study_name=name,
         direction="maximize" if goal.direction == "maximize" else "minimize",
         sampler=sampler,
-        pruner=_pruner(pruner, is_torch),
+        pruner=pruner,
     )
     live.add_trials(record.finished_trials())
-    return live
+    for trial in lost:
+        if trial["params"]:
+            live.enqueue_trial(trial["params"])
+    _close_lost_runs(lost)
+    return record, live, lost
 
 
 def _close_lost_runs(lost: list[dict[str, Any]]) -> None:
@@ -374,69 +383,6 @@ class _Reporter:
             with contextlib.suppress(ValueError):  # no complete trial yet
                 logs[f"best {self.goal.metric}"] = float(study.best_value)
             self.progress.step(min(self.done, self.total), self.total, logs, every=1, unit="trial")
-
-
-def trials_frame(study: Any, searched: Mapping[str, Distribution]) -> pd.DataFrame:
-    """One row per trial: number, state, value, seconds, parameters (as values), run id, error."""
-    import pandas as pd
-
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        duration = (
-            (t.datetime_complete - t.datetime_start).total_seconds()
-            if t.datetime_complete and t.datetime_start
-            else float("nan")
-        )
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name.lower(),
-                "value": float(t.value) if t.value is not None else float("nan"),
-                "seconds": duration,
-                **_values(searched, t.params),
-                "run_id": t.user_attrs.get("run_id", ""),
-                "error": t.user_attrs.get("error", ""),
-            }
-        )
-    columns = ["number", "state", "value", "seconds", *searched, "run_id", "error"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _values(searched: Mapping[str, Distribution], params: Mapping[str, Any]) -> dict[str, Any]:
-    """Optuna's stored parameters as the values the model takes (choice labels mapped back)."""
-    out: dict[str, Any] = {}
-    for name, value in params.items():
-        dist = searched.get(name)
-        if isinstance(dist, Choice) and value in dist.labels:
-            value = dist.values[dist.labels.index(value)]
-        out[name] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
-def _best_trial(study: Any, trials: pd.DataFrame) -> Any:
-    from optuna.trial import TrialState
-
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        errors = [e for e in trials["error"] if e]
-        detail = f" The first error: {errors[0]}" if errors else ""
-        raise TuningError(
-            f"No trial of study {study.study_name!r} completed ({len(trials)} trials: "
-            f"{', '.join(f'{k} {v}' for k, v in counts(study.get_trials(deepcopy=False)).items()) or 'none ran'}).{detail} "
-            "Fix the cause (or narrow the search space) and run again: finished trials are kept."
-        )
-    return study.best_trial
-
-
-def _importances(study: Any, seed: int) -> dict[str, float]:
-    """fANOVA importance of each parameter; empty until two trials with different values finish."""
-    import optuna
-
-    try:
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
-        values = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    except (RuntimeError, ValueError):
-        return {}
-    return {k: float(v) for k, v in values.items()}
 
 
 def _baseline(setup: TrialSetup, progress: Any) -> float:
