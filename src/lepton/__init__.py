@@ -29,16 +29,19 @@ _LAZY: dict[str, tuple[str, str]] = {
     "init": ("lepton.project", "create_project"),
     "list_projects": ("lepton.project", "list_projects"),
     "check_policies": ("lepton.governance", "check_policies"),
+    "compress": ("lepton.compression", "compress"),
     "load_model": ("lepton.registry", "load_model"),
     "register": ("lepton.registry", "register"),
     "save_model": ("lepton.models", "save_model"),
     "start_run": ("lepton.tracking", "start_run"),
     "train": ("lepton.training", "train"),
+    "tune": ("lepton.tuning", "tune"),
 }
 
 __all__ = ["LeptonError", "__version__", *sorted(_LAZY)]
 
 if TYPE_CHECKING:
+    from lepton.compression import compress
     from lepton.data import Dataset
     from lepton.deployments import Client, deploy
     from lepton.evaluation import evaluate
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from lepton.registry import load_model, register
     from lepton.tracking import Run, active_run, start_run
     from lepton.training import train
+    from lepton.tuning import tune
     from lepton.workspace import connect
 
 

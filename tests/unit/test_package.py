@@ -22,6 +22,7 @@ def test_public_api_is_pinned() -> None:
         "Run",
         "active_run",
         "check_policies",
+        "compress",
         "connect",
         "create_model",
         "create_project",
@@ -34,6 +35,7 @@ def test_public_api_is_pinned() -> None:
         "save_model",
         "start_run",
         "train",
+        "tune",
     ]
     for name in lepton.__all__:
         assert getattr(lepton, name) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from lepton.cli import (
+    _compress,
     _data,
     _demo,
     _deployments,
@@ -18,6 +19,7 @@ from lepton.cli import (
     _serve,
     _server,
     _train,
+    _tune,
 )
 
 app = typer.Typer(
@@ -35,6 +37,8 @@ app.add_typer(_data.app, name="data")
 app.add_typer(_train.models_app, name="models")
 app.add_typer(_models.policies_app, name="policies")
 app.command("train")(_train.train)
+app.command("tune")(_tune.tune)
+app.command("compress")(_compress.compress)
 app.command("eval")(_models.evaluate)
 app.command("serve")(_serve.serve)
 app.command("deploy")(_deployments.deploy)

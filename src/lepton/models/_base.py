@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lepton.data import Dataset
+    from lepton.models._onnx import OnnxRuntime
 
 TASKS = ("classification", "regression")
 
@@ -85,6 +86,9 @@ class Model(ABC):
         self.lineage: dict[str, Any] = {}
         # a sample of training inputs, kept so deployments can measure drift (table models)
         self.reference: dict[str, Any] | None = None
+        # set by lepton.compress: the ONNX graph that replaces the native weights at predict time
+        self.runtime: OnnxRuntime | None = None
+        self.compression: dict[str, Any] = {}  # method, parent, parity: see lepton.compression
 
     # the contract ---------------------------------------------------------------------------
     @property

@@ -67,6 +67,8 @@ def write_bundle_folder(model: Model, folder: Path) -> dict[str, Any]:
         "config": _plain(model.config.to_dict()),
         "metrics": _plain(model.metrics),
         "lineage": _plain(model.lineage),
+        "runtime": "onnxruntime" if model.runtime is not None else "native",
+        "compression": _plain(model.compression),
         "created_at": time.time(),
         "lepton_version": __version__,
         "files": {name: _sha256(folder / name) for name in sorted(files)},
@@ -93,6 +95,8 @@ def save_model(model: Model, path: str | os.PathLike[str]) -> Path:
         staging = Path(tmp) / "bundle"
         staging.mkdir()
         write_bundle_folder(model, staging)
+        # a pruned model's zeros are its gain on disk: its weights are deflated
+        deflate_weights = model.compression.get("method") == "prune"
         if as_folder:
             if target.exists():
                 shutil.rmtree(target)
@@ -102,8 +106,8 @@ def save_model(model: Model, path: str | os.PathLike[str]) -> Path:
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
                 for file in sorted(staging.iterdir()):
                     # float weights barely compress (~7 %), and deflating ResNet-50's 94 MB
-                    # takes seconds on every save: store them as they are
-                    stored = file.suffix == ".safetensors"
+                    # takes seconds on every save: store them as they are (ONNX graphs too)
+                    stored = file.suffix in (".safetensors", ".onnx") and not deflate_weights
                     zf.write(file, file.name, zipfile.ZIP_STORED if stored else None)
             atomic_write_bytes(target, archive.read_bytes())
     return target
@@ -170,6 +174,7 @@ def model_from_folder(folder: Path, source: Path) -> Model:
     model.input_schema = manifest["input_schema"]
     model.metrics = dict(manifest.get("metrics") or {})
     model.lineage = dict(manifest.get("lineage") or {})
+    model.compression = dict(manifest.get("compression") or {})
     model._load_weights(folder)
     if REFERENCE in manifest["files"]:
         model.reference = json.loads((folder / REFERENCE).read_text(encoding="utf-8"))

@@ -85,6 +85,9 @@ class LightGBMModel(TabularModel):
         ctx.report(final, int(final["best_iteration"]))
 
     def _output(self, features: np.ndarray) -> np.ndarray:
+        if self.runtime is not None:  # an ONNX export (lepton.compress): same outputs
+            out = self.runtime.run(np.asarray(features, dtype=np.float32)).astype(np.float64)
+            return out if self.task == "classification" else out.reshape(-1)
         raw = np.asarray(
             self.booster.predict(features, num_iteration=self.booster.best_iteration or None)
         )
@@ -96,13 +99,20 @@ class LightGBMModel(TabularModel):
         return self._output(self._features(x))
 
     def _save_weights(self, folder: Path) -> list[str]:
+        if self.runtime is not None:
+            return [*self.runtime.save(folder), *self._save_pipeline(folder)]
         (folder / _BOOSTER_FILE).write_text(self.booster.model_to_string(), encoding="utf-8")
         return [_BOOSTER_FILE, *self._save_pipeline(folder)]
 
     def _load_weights(self, folder: Path) -> None:
-        import lightgbm as lgb
+        from lepton.models._onnx import OnnxRuntime
 
-        self.booster = lgb.Booster(model_str=(folder / _BOOSTER_FILE).read_text(encoding="utf-8"))
+        self.runtime = OnnxRuntime.load(folder)
+        if self.runtime is None:
+            import lightgbm as lgb
+
+            text = (folder / _BOOSTER_FILE).read_text(encoding="utf-8")
+            self.booster = lgb.Booster(model_str=text)
         self._load_pipeline(folder)
 
 

@@ -20,6 +20,7 @@ from lepton.models._tabular import TabularModel
 
 if TYPE_CHECKING:
     from lepton.data import Dataset
+    from lepton.models._onnx import OnnxRuntime
 
 _ESTIMATOR_FILE = "estimator.skops"
 
@@ -28,8 +29,12 @@ class _EstimatorMixin:
     estimator: Any = None
     task: str | None
     name: str
+    runtime: OnnxRuntime | None
 
     def _output(self, features: Any) -> np.ndarray:
+        if self.runtime is not None:  # an ONNX export (lepton.compress): same outputs
+            out = self.runtime.run(np.asarray(features, dtype=np.float32)).astype(np.float64)
+            return out if self.task == "classification" else out.reshape(-1)
         if self.task == "classification":
             return np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
         return np.asarray(self.estimator.predict(features), dtype=np.float64)
@@ -95,11 +100,17 @@ class SklearnTableModel(_EstimatorMixin, TabularModel):
         return self._output(self._features(x))
 
     def _save_weights(self, folder: Path) -> list[str]:
+        if self.runtime is not None:
+            return [*self.runtime.save(folder), *self._save_pipeline(folder)]
         _skops.dump(self.estimator, folder / _ESTIMATOR_FILE)
         return [_ESTIMATOR_FILE, *self._save_pipeline(folder)]
 
     def _load_weights(self, folder: Path) -> None:
-        self.estimator = _skops.load(folder / _ESTIMATOR_FILE)
+        from lepton.models._onnx import OnnxRuntime
+
+        self.runtime = OnnxRuntime.load(folder)
+        if self.runtime is None:
+            self.estimator = _skops.load(folder / _ESTIMATOR_FILE)
         self._load_pipeline(folder)
 
 

@@ -138,19 +138,27 @@ class TorchModel(Model):
         from safetensors.torch import save_file
 
         assert self.net is not None
+        (folder / _EXTRA_FILE).write_text(json.dumps(self._extra_state()), encoding="utf-8")
+        if self.runtime is not None:  # an ONNX export (lepton.compress) replaces the weights
+            return [*self.runtime.save(folder), _EXTRA_FILE]
         save_file(
             {k: v.contiguous() for k, v in self.net.state_dict().items()},
             str(folder / _WEIGHTS_FILE),
         )
-        (folder / _EXTRA_FILE).write_text(json.dumps(self._extra_state()), encoding="utf-8")
         return [_WEIGHTS_FILE, _EXTRA_FILE]
 
     def _load_weights(self, folder: Path) -> None:
         from safetensors.torch import load_file
 
+        from lepton.models._onnx import OnnxRuntime, torch_net
+
         self._load_extra_state(json.loads((folder / _EXTRA_FILE).read_text(encoding="utf-8")))
-        self.net = self._build_net()
-        self.net.load_state_dict(load_file(str(folder / _WEIGHTS_FILE)))
+        self.runtime = OnnxRuntime.load(folder)
+        if self.runtime is not None:
+            self.net = torch_net(self.runtime)
+        else:
+            self.net = self._build_net()
+            self.net.load_state_dict(load_file(str(folder / _WEIGHTS_FILE)))
         self.net.eval()
 
 

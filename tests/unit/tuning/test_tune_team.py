@@ -30,4 +30,4 @@ def test_tune_tracks_and_registers_through_the_workspace(workspace_kind: str) ->
     assert version.info.run_id == result.best_run_id
     study = Path(current_settings().home) / "studies" / f"{result.study}.journal"
     assert study.is_file()
-    assert lepton.load_model(result.model_uri).config.C == pytest.approx(result.best_params["C"])
+    assert result.best_params["C"] == pytest.approx(lepton.load_model(result.model_uri).config.C)
