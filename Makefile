@@ -30,8 +30,11 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
 
+# one pytest-xdist worker per CPU (PYTEST_WORKERS=0: one process); tests/conftest.py keeps each
+# test file, and the browser and dashboard folders, whole on one worker
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev system-deps lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/startup.py
@@ -40,6 +43,8 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/serving.py
 	$(PY) bench/server.py
 	$(PY) bench/dashboard.py
+	$(PY) bench/tuning.py
+	$(PY) bench/compression.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lepton-demo

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,7 @@ SERVER_SUITES = (
     "tests/unit/evaluation/test_report.py",
     "tests/unit/cli/test_cli.py",
     "tests/unit/cli/test_models_cli.py",
+    "tests/unit/tuning/test_tune_team.py",
 )
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +91,37 @@ def workspace_kind(
     finally:
         reset()
         live.stop()
+
+
+# pytest-xdist (`make test` runs `pytest -n auto`): which tests share a worker -------------------
+# A package whose fixtures are package-scoped (one Chromium and one seeded team server) runs whole
+# on one worker, so it seeds once; the dashboard's files each seed their own server and run
+# together too. Every other test file stays on one worker, so its module-scoped fixtures (trained
+# models, replica processes) are made once. Each worker starts its own PostgreSQL and SeaweedFS
+# on free ports in folders of its own (tests/services.py).
+ONE_WORKER_PACKAGES = ("tests/browser", "tests/dashboard")
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The unit of work that one worker runs whole: a package above, else the test's file."""
+    path = nodeid.split("::", 1)[0]
+    return next((p for p in ONE_WORKER_PACKAGES if path.startswith(p + "/")), path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """For ``-n N`` (``--dist load``, the default) and ``--dist loadgroup``: whole files and the
+    packages above per worker; a test marked ``xdist_group`` still goes with its group."""
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None  # loadfile, loadscope, worksteal, each: as the user asked
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FilesAndPackages(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            group = super()._split_scope(nodeid)  # the nodeid itself when it has no group
+            return xdist_scope(nodeid) if group == nodeid else group
+
+    return FilesAndPackages(config, log)
 
 
 # real PostgreSQL and S3 servers, started on demand (see tests/services.py)

@@ -40,6 +40,7 @@ class LiveServer:
     state: Any
     _uvicorn: Any = field(repr=False)
     _thread: threading.Thread = field(repr=False)
+    _socket: socket.socket | None = field(default=None, repr=False)
 
     def make_token(self, role: str | None, project: str = "*", name: str | None = None) -> str:
         """A key of a new user holding ``role`` in ``project`` (None: no role at all)."""
@@ -51,6 +52,8 @@ class LiveServer:
     def stop(self) -> None:
         self._uvicorn.should_exit = True
         self._thread.join(timeout=60)
+        if self._socket is not None:
+            self._socket.close()
 
 
 def launch(home: Path, db_url: str | None = None, **options: Any) -> LiveServer:
@@ -65,20 +68,32 @@ def launch(home: Path, db_url: str | None = None, **options: Any) -> LiveServer:
         env["LEPTON_DB_URL"] = db_url
     settings = load_settings(env=env)
     options.setdefault("scheduler", False)
-    port = free_port()
-    app = create_app(settings, ServerOptions(port=port, **options))
-    state = app.state.lepton
-    token = state.security.bootstrap()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="lepton-test-server", daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        if not thread.is_alive() or time.time() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    return LiveServer(f"http://127.0.0.1:{port}", token, home, state, server, thread)
+    # the socket is bound here and handed to uvicorn: a port picked, released and bound again
+    # later could be taken in between by a server of another pytest-xdist worker
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    try:
+        app = create_app(settings, ServerOptions(port=port, **options))
+        state = app.state.lepton
+        token = state.security.bootstrap()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="lepton-test-server", daemon=True
+        )
+        thread.start()
+        deadline = time.time() + 30
+        while not server.started:
+            if not thread.is_alive() or time.time() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+    except BaseException:
+        sock.close()
+        raise
+    return LiveServer(f"http://127.0.0.1:{port}", token, home, state, server, thread, sock)
 
 
 @pytest.fixture

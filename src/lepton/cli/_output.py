@@ -11,8 +11,25 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _Console(Console):
+    """A rich console that takes its size from the terminal (or ``COLUMNS``/``LINES``) each
+    time it prints.
+
+    ``Console()`` reads ``COLUMNS`` and ``LINES`` once and keeps them; these consoles are made
+    when ``lepton.cli`` is imported, so a width set later (a resized terminal in a long-lived
+    process, a test runner's ``COLUMNS``) would be ignored. With no size of its own rich asks
+    the terminal, then ``COLUMNS``, on every print.
+    """
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        super().__init__(stderr=stderr)
+        self._width = None  # rich's own fields: None means "ask when printing"
+        self._height = None
+
+
+console: Console = _Console()
+err_console: Console = _Console(stderr=True)
 
 
 def print_error(error: BaseException | str) -> None:
