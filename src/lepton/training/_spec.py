@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lepton.errors import ConfigError, InvalidParameterError
 from lepton.training._result import TrainResult
+
+Spec = TypeVar("Spec", bound=BaseModel)
 
 
 class TrainSpec(BaseModel):
@@ -58,19 +60,25 @@ def read_yaml_mapping(file: Path, what: str) -> dict[str, Any]:
 
 def load_spec(path: str | Path, overrides: dict[str, Any]) -> TrainSpec:
     """Read a YAML spec and apply CLI overrides (flags left unset do not override)."""
+    return load_yaml_spec(TrainSpec, path, overrides, "training")
 
+
+def load_yaml_spec(
+    kind: type[Spec], path: str | Path, overrides: dict[str, Any], what: str
+) -> Spec:
+    """A ``kind`` spec from the YAML file at ``path`` (if any) with the CLI's flags over it."""
     values: dict[str, Any] = {}
     if path:
         file = Path(path)
         if not file.is_file():
-            raise ConfigError(f"Training config {file} does not exist.")
-        values = read_yaml_mapping(file, "training settings")
+            raise ConfigError(f"{what.capitalize()} config {file} does not exist.")
+        values = read_yaml_mapping(file, f"{what} settings")
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return TrainSpec(**values)
+        return kind(**values)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"Invalid training settings: {problems}.") from None
+        raise ConfigError(f"Invalid {what} settings: {problems}.") from None
 
 
 def _dataset(spec: TrainSpec, project: str | None = None) -> Any:

@@ -15,9 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from lepton.errors import ConfigError
 from lepton.tuning._result import TuneResult
 
 
@@ -52,20 +51,9 @@ class TuneSpec(BaseModel):
 
 def load_tune_spec(path: str | Path, overrides: dict[str, Any]) -> TuneSpec:
     """Read a YAML spec and apply CLI overrides (flags left unset do not override)."""
-    from lepton.training._spec import read_yaml_mapping
+    from lepton.training._spec import load_yaml_spec
 
-    values: dict[str, Any] = {}
-    if path:
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"Tuning config {file} does not exist.")
-        values = read_yaml_mapping(file, "tuning settings")
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return TuneSpec(**values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"Invalid tuning settings: {problems}.") from None
+    return load_yaml_spec(TuneSpec, path, overrides, "tuning")
 
 
 def run_tune_spec(spec: TuneSpec, verbose: Any = "auto") -> tuple[TuneResult, Any]:
