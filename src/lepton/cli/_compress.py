@@ -81,8 +81,16 @@ def compress(
     if json:
         print_json({**result.summary(), "version": version.to_dict() if version else None})
         return
-    # columns with nothing to say (no metric without data, no sparsity but for prune) are left out
-    columns = [c for c in result.table.columns if result.table[c].notna().any()]
+    # the table fits 80 columns: what has nothing to say here (no metric without data, sparsity
+    # but for prune) or follows from another column (batch size, rows/s: --json has them) is
+    # left out
+    columns = [
+        c
+        for c in result.table.columns
+        if result.table[c].notna().any()
+        and c not in ("batch_rows", "rows_per_s")
+        and (c != "sparsity" or method == "prune")
+    ]
     print_table(
         f"{result.model.name}: {method} vs original",
         ["model", *(HEADINGS.get(c, c) for c in columns)],
