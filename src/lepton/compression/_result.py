@@ -120,8 +120,8 @@ def format_table(table: pd.DataFrame) -> str:
 # short headings for the terminal, where the table must fit 80 columns
 HEADINGS = {
     "size_bytes": "size",
-    "latency_row_ms": "1 row ms",
-    "latency_batch_ms": "batch ms",
+    "latency_row_ms": "1 row",
+    "latency_batch_ms": "batch",
     "rows_per_s": "rows/s",
     "max_abs_diff": "max diff",
 }
@@ -133,7 +133,7 @@ def format_cell(column: str, value: Any) -> str:
     if column == "size_bytes":
         return human_size(int(value))
     if column in ("latency_row_ms", "latency_batch_ms"):
-        return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
+        return f"{value:.3g} ms" if value < 100 else f"{value:,.0f} ms"
     if column == "rows_per_s":
         return f"{value:,.0f}"
     if column in ("batch_rows",):

@@ -57,8 +57,8 @@ CASES = {
     "random_forest": _table_case("random_forest", n_estimators=15),
     "mlp-classification": _table_case("mlp", epochs=5),
     "mlp-regression": _table_case("mlp", "regression", epochs=5),
-    "cnn": _images_case("cnn", epochs=2),
-    "resnet18": _images_case("resnet18", epochs=1),
+    "cnn": _images_case("cnn", epochs=2, num_workers=0),  # no fork: see conftest.cnn
+    "resnet18": _images_case("resnet18", epochs=1, num_workers=0),
     "text_bow": _texts_case,
 }
 SLOW = {"resnet18"}
