@@ -216,3 +216,17 @@ def test_other_bad_inputs() -> None:
         lepton.tune("lightgbm", regression, metric="accuracy")
     with pytest.raises(InvalidParameterError, match="no default search space"):
         lepton.tune("linear_regression", tiny_table("regression"))
+
+
+def test_a_named_study_is_resumed_refused_for_another_direction_or_started_over() -> None:
+    train, valid = noisy_linear(rows=80, noise_features=2).split(0.3, seed=0)
+    first = lepton.tune("logistic_regression", train, valid, n_trials=2, study="s", verbose=0)
+    more = lepton.tune("logistic_regression", train, valid, n_trials=3, study="s", verbose=0)
+    assert list(more.trials["number"]) == [0, 1, 2]  # two kept, one new
+    assert more.run_id == first.run_id
+    with pytest.raises(InvalidParameterError, match="stored study 's' maximizes, not minimizes"):
+        lepton.tune("logistic_regression", train, valid, metric="log_loss", study="s", n_trials=1)
+    fresh = lepton.tune(
+        "logistic_regression", train, valid, n_trials=1, study="s", resume=False, verbose=0
+    )
+    assert len(fresh.trials) == 1 and fresh.run_id != first.run_id
