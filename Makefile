@@ -31,10 +31,12 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy src
 
 # one pytest-xdist worker per CPU (PYTEST_WORKERS=0: one process); tests/conftest.py keeps each
-# test file, and the browser and dashboard folders, whole on one worker
+# test file, and the browser and dashboard folders, whole on one worker. The Ray tests share one
+# Ray session, so they run after, in one process, in a loopback-only network namespace.
 PYTEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev system-deps lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not ray" $(PYTEST_ARGS)
+	bash scripts/ray-tests.sh $(PY) $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/startup.py

@@ -13,6 +13,7 @@ __all__ = [
     "AlreadyExistsError",
     "ArtifactNotFoundError",
     "AuthenticationError",
+    "BackendError",
     "ConfigError",
     "DataError",
     "DatasetNotFoundError",
@@ -170,6 +171,12 @@ class ServerUnavailableError(StoreError):
     """The team server could not be reached or failed (connection refused, 5xx)."""
 
     code = "server_unavailable"
+
+
+class BackendError(LeptonError, RuntimeError):
+    """An execution backend (a Ray cluster) is unreachable, unsuitable, or failed the work."""
+
+    code = "backend_error"
 
 
 def _not_found_message(kind: str, name: str, existing: list[str], hint: str) -> str:

@@ -1,7 +1,7 @@
 """Execution backends: where training (and later tuning, serving, scoring) actually runs.
 
-``backend="local"`` runs in this process. The user API never changes with the backend; a Ray
-backend plugs in here (and this package is the only one allowed to import ray).
+``backend="local"`` runs in this process; ``backend="ray"`` on a Ray cluster. The user API
+never changes with the backend, and this package is the only one allowed to import ray.
 """
 
 from __future__ import annotations
@@ -77,8 +77,11 @@ class LocalBackend(Backend):
         )
 
 
-def get_backend(name: str | None = None) -> Backend:
-    """The backend named ``name``, or the configured one (``LEPTON_BACKEND`` / ``lepton.yaml``)."""
+def get_backend(name: str | Backend | None = None) -> Backend:
+    """The backend named ``name`` (or given as an object, e.g. ``RayBackend(num_workers=4)``),
+    or the configured one (``LEPTON_BACKEND`` / ``backend:`` in ``lepton.yaml``)."""
+    if isinstance(name, Backend):
+        return name
     if name is None:
         from lepton.workspace import current_settings
 
@@ -86,8 +89,7 @@ def get_backend(name: str | None = None) -> Backend:
     if name == "local":
         return LocalBackend()
     if name == "ray":
-        raise ConfigError(
-            "backend='ray' is not available in this version of Lepton yet; use backend='local' "
-            "(the default) or unset LEPTON_BACKEND."
-        )
+        from lepton.distributed._ray import RayBackend
+
+        return RayBackend()
     raise ConfigError(f"Unknown backend {name!r}; expected one of {', '.join(BACKENDS)}.")

@@ -1,0 +1,163 @@
+"""Ray fixtures. Every test here is marked ``ray`` and runs in one process (scripts/ray-tests.sh,
+inside a loopback-only network namespace): one Ray session for the whole test session, never
+shared between pytest-xdist workers. Without Ray installed the tests skip with the install
+command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.live_server import free_port
+
+_RAY_MISSING = 'Ray is not installed: pip install "lepton-ai-sdk[ray]" (make test installs it)'
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not ray" deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.ray)
+
+
+def _ray() -> Any:
+    return pytest.importorskip("ray", reason=_RAY_MISSING)
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[Any]:
+    """The one local Ray cluster of the test session (2 CPUs, no dashboard); the ``ray`` module."""
+    ray = _ray()
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    # a short temp dir: Ray's unix socket paths must stay under 108 characters
+    temp = tempfile.mkdtemp(prefix="lr-", dir="/tmp")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        _temp_dir=temp,
+    )
+    yield ray
+    ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture
+def ray_backend(ray_session: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``LEPTON_BACKEND=ray`` for one test, joined to the session's cluster."""
+    monkeypatch.setenv("LEPTON_BACKEND", "ray")
+    return "ray"
+
+
+@dataclass
+class RayNodes:
+    """A two-node cluster started with the ``ray`` CLI, as a user would on two machines."""
+
+    address: str  # the head's GCS address, host:port
+    dashboard: str  # the head's dashboard URL (the Ray Jobs API)
+    head: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes] | None
+    temp: Path
+
+    def stop_worker(self) -> None:
+        """Stop the second node (SIGTERM by its pid: Ray drains it and exits)."""
+        if self.worker is not None:
+            _stop(self.worker)
+            self.worker = None
+
+    def driver_env(self, **extra: str) -> dict[str, str]:
+        """The environment of a driver process that uses this cluster through Lepton."""
+        return {
+            **os.environ,
+            "LEPTON_BACKEND": "ray",
+            "LEPTON_RAY_ADDRESS": self.address,
+            "RAY_AUTH_MODE": "disabled",
+            **extra,
+        }
+
+
+def _ray_cli() -> str:
+    return str(Path(sys.executable).with_name("ray"))
+
+
+def _start_node(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [_ray_cli(), "start", "--block", "--node-ip-address=127.0.0.1", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_nodes(address: str, count: int, deadline: float) -> None:
+    probe = (
+        "import ray,sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+        "print(sum(1 for n in ray.nodes() if n['Alive']))"
+    )
+    while time.monotonic() < deadline:
+        out = subprocess.run(
+            [sys.executable, "-c", probe, address], capture_output=True, text=True, timeout=60
+        )
+        if out.returncode == 0 and out.stdout.strip() == str(count):
+            return
+        time.sleep(1)
+    raise RuntimeError(f"the Ray cluster at {address} did not reach {count} nodes")
+
+
+@pytest.fixture(scope="session")
+def ray_nodes() -> Iterator[RayNodes]:
+    """Head and worker node on 127.0.0.1 with separate temp dirs; each with 1 CPU."""
+    _ray()
+    temp = Path(tempfile.mkdtemp(prefix="lrn-", dir="/tmp"))
+    port, dashboard_port = free_port(), free_port()
+    (temp / "head").mkdir()
+    (temp / "worker").mkdir()
+    head = _start_node(
+        [
+            "--head",
+            f"--port={port}",
+            "--num-cpus=1",
+            f"--temp-dir={temp / 'head'}",
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard_port}",
+        ],
+        temp / "head.log",
+    )
+    address = f"127.0.0.1:{port}"
+    nodes = RayNodes(address, f"http://127.0.0.1:{dashboard_port}", head, None, temp)
+    try:
+        time.sleep(3)
+        nodes.worker = _start_node(
+            [f"--address={address}", "--num-cpus=1", f"--temp-dir={temp / 'worker'}"],
+            temp / "worker.log",
+        )
+        _wait_for_nodes(address, 2, time.monotonic() + 90)
+        yield nodes
+    finally:
+        nodes.stop_worker()
+        _stop(head)
+        shutil.rmtree(temp, ignore_errors=True)
