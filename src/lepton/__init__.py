@@ -31,6 +31,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "check_policies": ("lepton.governance", "check_policies"),
     "compress": ("lepton.compression", "compress"),
     "load_model": ("lepton.registry", "load_model"),
+    "predict_batch": ("lepton.scoring", "predict_batch"),
     "register": ("lepton.registry", "register"),
     "save_model": ("lepton.models", "save_model"),
     "start_run": ("lepton.tracking", "start_run"),
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from lepton.project import Project, create_project, list_projects
     from lepton.project import create_project as init
     from lepton.registry import load_model, register
+    from lepton.scoring import predict_batch
     from lepton.tracking import Run, active_run, start_run
     from lepton.training import train
     from lepton.tuning import tune

@@ -31,6 +31,7 @@ def test_public_api_is_pinned() -> None:
         "init",
         "list_projects",
         "load_model",
+        "predict_batch",
         "register",
         "save_model",
         "start_run",

@@ -12,6 +12,7 @@ from lepton.cli import (
     _env,
     _jobs,
     _models,
+    _predict,
     _projects,
     _runs,
     _secrets,
@@ -39,6 +40,7 @@ app.add_typer(_models.policies_app, name="policies")
 app.command("train")(_train.train)
 app.command("tune")(_tune.tune)
 app.command("compress")(_compress.compress)
+app.command("predict")(_predict.predict)
 app.command("eval")(_models.evaluate)
 app.command("serve")(_serve.serve)
 app.command("deploy")(_deployments.deploy)
