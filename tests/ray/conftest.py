@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -112,15 +113,31 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, deadline: float) -> None:
+    """Until the head's GCS accepts connections (Ray would retry a closed port for minutes)."""
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ray start --head exited:\n{log.read_text()[-3000:]}")
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"the Ray head did not listen on {port}:\n{log.read_text()[-3000:]}")
+
+
 def _wait_for_nodes(address: str, count: int, deadline: float) -> None:
     probe = (
         "import ray,sys; ray.init(address=sys.argv[1], log_to_driver=False); "
         "print(sum(1 for n in ray.nodes() if n['Alive']))"
     )
     while time.monotonic() < deadline:
-        out = subprocess.run(
-            [sys.executable, "-c", probe, address], capture_output=True, text=True, timeout=60
-        )
+        try:
+            out = subprocess.run(
+                [sys.executable, "-c", probe, address], capture_output=True, text=True, timeout=90
+            )
+        except subprocess.TimeoutExpired:
+            continue
         if out.returncode == 0 and out.stdout.strip() == str(count):
             return
         time.sleep(1)
@@ -150,12 +167,12 @@ def ray_nodes() -> Iterator[RayNodes]:
     address = f"127.0.0.1:{port}"
     nodes = RayNodes(address, f"http://127.0.0.1:{dashboard_port}", head, None, temp)
     try:
-        time.sleep(3)
+        _wait_for_port(port, head, temp / "head.log", time.monotonic() + 120)
         nodes.worker = _start_node(
             [f"--address={address}", "--num-cpus=1", f"--temp-dir={temp / 'worker'}"],
             temp / "worker.log",
         )
-        _wait_for_nodes(address, 2, time.monotonic() + 90)
+        _wait_for_nodes(address, 2, time.monotonic() + 180)
         yield nodes
     finally:
         nodes.stop_worker()
