@@ -27,6 +27,13 @@ def deploy(
     override_reason: Annotated[
         str | None, typer.Option(help="Deploy despite failing policies; recorded.")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the replicas run: local or ray (Ray Serve on LEPTON_RAY_ADDRESS); "
+            "default: LEPTON_BACKEND / backend in lepton.yaml."
+        ),
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Deploy a registered model behind one address (the control plane starts if needed)."""
@@ -39,6 +46,7 @@ def deploy(
         port=port,
         public=public,
         override_reason=override_reason,
+        backend=backend,
     )
     if json:
         print_json({**dep.status(), "api_key": dep.api_key})

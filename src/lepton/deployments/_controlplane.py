@@ -43,6 +43,15 @@ class Runtime:
     last_scrape: float = 0.0
     drift_psi: float = 0.0
     last_drift: float = 0.0
+    backend: str = "local"
+    # backend "ray": the Serve application of the deployment (lepton.distributed._ray_serve)
+    serve: Any = None
+    serve_state: dict[str, Any] = field(default_factory=dict)
+
+
+def backend_of(info: Any) -> str:
+    """Where the deployment's replicas run: "local" (processes here) or "ray" (Ray Serve)."""
+    return str((info.options or {}).get("backend", "local"))
 
 
 class ControlPlane:
@@ -121,7 +130,8 @@ class ControlPlane:
 
     async def _reconcile(self, info: Any) -> None:
         runtime = self.runtimes.get(info.name)
-        if runtime is None or runtime.port != info.port:
+        backend = backend_of(info)
+        if runtime is None or runtime.port != info.port or runtime.backend != backend:
             if runtime is not None:
                 await self._teardown(runtime)
             proxy = Proxy(info.host, info.port)
@@ -137,7 +147,11 @@ class ControlPlane:
             runtime = Runtime(info.name, info.port, proxy, self.home / "deployments" / info.name)
             # a restarted control plane goes on counting where the last one stopped
             runtime.restarts = int(info.state.get("restarts", 0))
+            runtime.backend = backend
             self.runtimes[info.name] = runtime
+        if backend == "ray":
+            await self._reconcile_serve(runtime, info)
+            return
         desired_version, desired_count = int(info.model_version), int(info.replicas)
         config = _config_id(info, self.workspace.deployment_key_hash(info.name))
         # 1. replicas that died are replaced (a crash loop backs off)
@@ -180,6 +194,45 @@ class ControlPlane:
             status = "starting" if not ready else "scaling"
         self.workspace.update_deployment(
             info.name, status=status, error=None, state=self._state(runtime)
+        )
+
+    async def _reconcile_serve(self, runtime: Runtime, info: Any) -> None:
+        """A Ray deployment: Ray Serve keeps the replicas (restarts, rolling updates, scaling);
+        here the desired state is sent to it when it changed, and its view is stored."""
+        from lepton.distributed._ray_serve import ServeApp, ServeSpec, app_name, lepton_state
+
+        if runtime.serve is None:
+            runtime.serve = ServeApp(info.name, app_name(str(self.home), info.name))
+        serve = runtime.serve
+        version, count = int(info.model_version), int(info.replicas)
+        key_hash = self.workspace.deployment_key_hash(info.name)
+        config = _config_id(info, key_hash)
+        if serve.applied != (config, count):
+            bundle = runtime.folder / f"model-v{version}.lepton"
+            if not bundle.exists():
+                bundle.parent.mkdir(parents=True, exist_ok=True)
+                await asyncio.to_thread(
+                    self.workspace.download_model_bundle, info.model_name, version, bundle
+                )
+            spec = ServeSpec(
+                name=info.name,
+                version=version,
+                bundle=bundle,
+                key_hash=key_hash,
+                options=dict(info.options or {}),
+                replicas=count,
+                internal_hash=hash_key(runtime.token),
+                config=config,
+            )
+            await asyncio.to_thread(serve.apply, spec)
+        observed = await asyncio.to_thread(serve.observe)
+        autoscaled = bool(((info.options or {}).get("ray") or {}).get("autoscaling"))
+        status, state, error = lepton_state(observed, version, count, autoscaled)
+        runtime.serve_state = state
+        ready = any(r["status"] == "ready" for r in state["replicas"])
+        runtime.proxy.set_upstreams([serve.upstream] if ready and serve.upstream else [])
+        self.workspace.update_deployment(
+            info.name, status=status, error=error, state=self._state(runtime)
         )
 
     def _start(self, runtime: Runtime, info: Any, version: int, config: str) -> Replica:
@@ -241,13 +294,22 @@ class ControlPlane:
             replica.terminate()
         await asyncio.gather(*(_reap(r) for r in runtime.replicas))
         runtime.replicas.clear()
+        if runtime.serve is not None:
+            try:
+                await asyncio.to_thread(runtime.serve.delete)
+            except Exception as exc:  # the cluster went away: nothing is left to stop there
+                runtime.folder.mkdir(parents=True, exist_ok=True)
+                with open(runtime.folder / "controlplane-ray.log", "a") as log:
+                    log.write(f"{time.ctime()} deleting the Serve application failed: {exc}\n")
+            runtime.serve_state = {}
 
     def _state(self, runtime: Runtime) -> dict[str, Any]:
         versions = sorted({r.version for r in runtime.replicas if r.ready})
         return {
             "replicas": [r.describe() for r in runtime.replicas],
-            "restarts": runtime.restarts,
             "served_versions": versions,
+            **runtime.serve_state,  # a Ray deployment: Serve's replicas instead
+            "restarts": runtime.restarts,
             "proxy_retries": runtime.proxy.retries,
             "drift_psi": runtime.drift_psi,
         }
@@ -257,6 +319,13 @@ class ControlPlane:
         seconds = now - runtime.last_scrape if runtime.last_scrape else self.scrape_interval
         runtime.last_scrape = now
         pairs, samples = [], []
+        if runtime.serve is not None:  # the replicas pushed theirs to the deployment's collector
+            for key, text in runtime.serve.take_metrics().items():
+                snapshot = _scrape.parse(text)
+                pairs.append((snapshot, runtime.serve.previous.get(key)))
+                runtime.serve.previous[key] = snapshot
+            for sample in runtime.serve.take_samples():
+                samples += _mask_samples({"samples": [sample]}, sample.get("version"))
         for replica in runtime.replicas:
             if not replica.ready:
                 continue

@@ -55,6 +55,7 @@ class Deployment:
             "ready": sum(1 for r in replicas if r["status"] == "ready"),
             "restarts": info.state.get("restarts", 0),
             "url": info.url,
+            "backend": (info.options or {}).get("backend", "local"),
             "public": info.public,
             "error": info.error,
             "replica_details": replicas,
@@ -73,9 +74,8 @@ class Deployment:
             replicas = info.state.get("replicas", [])
             # the status may predate a change just asked for (scale keeps it "running"), so the
             # replicas themselves must match: as many as desired, all ready
-            settled = len(replicas) == info.replicas and all(
-                r["status"] == "ready" for r in replicas
-            )
+            expected = info.state.get("target_replicas", info.replicas)  # Ray autoscaling
+            settled = len(replicas) == expected and all(r["status"] == "ready" for r in replicas)
             if info.status == "running" and served == [info.model_version] and settled:
                 return self
             time.sleep(0.2)
@@ -86,6 +86,11 @@ class Deployment:
 
     def scale(self, replicas: int, wait: bool = True) -> Deployment:
         _check_replicas(replicas)
+        if ((self.info.options or {}).get("ray") or {}).get("autoscaling"):
+            raise InvalidParameterError(
+                f"Deployment {self.name!r} autoscales on Ray Serve (config['ray']['autoscaling']); "
+                "change its min_replicas/max_replicas by deploying again with a new config."
+            )
         _workspace().update_deployment(self.name, replicas=replicas)
         return self.wait() if wait else self
 
@@ -245,6 +250,9 @@ def deploy(
     Unless ``public``, a new API key is created and returned once as ``deployment.api_key``.
     Governance policies run first; a failing model needs ``override_reason``. ``secrets`` names
     secrets of the project (``lepton secrets set``) the replicas get as environment variables.
+    ``backend="ray"`` (or ``LEPTON_BACKEND=ray``) runs the replicas on Ray Serve at
+    ``LEPTON_RAY_ADDRESS`` behind the same address and HTTP contract; ``config={"ray": {...}}``
+    holds its settings (``num_cpus``, ``num_gpus``, ``max_ongoing_requests``, ``autoscaling``).
 
     Example:
         >>> dep = lepton.deploy("credit-risk@production", name="credit", replicas=2)
@@ -257,17 +265,24 @@ def deploy(
     from lepton.serving._server import free_port
     from lepton.workspace import current_settings
 
-    if get_backend(backend).name != "local":
-        raise InvalidParameterError(
-            "Only backend='local' deployments are available in this version."
-        )
+    where = get_backend(backend).name
     _check_replicas(replicas)
     secret_names = _check_secrets(secrets)
-    version = _checked_version(model_ref, override_reason)
-    name = check_name("deployment", name or version.name)
-    options = ServerOptions(**(config or {}))  # unknown settings fail here, naming themselves
+    settings = dict(config or {})
+    ray_settings = settings.pop("ray", None)
+    options = ServerOptions(**settings)  # unknown settings fail here, naming themselves
+    stored = dict(vars(options))
     workspace = _workspace()
     remote = bool(getattr(workspace, "remote", False))
+    if where == "ray":
+        stored.update(_ray_options(ray_settings, remote))
+    elif ray_settings is not None:
+        raise InvalidParameterError(
+            "config['ray'] holds Ray Serve settings, which only a backend='ray' deployment "
+            "uses; pass backend='ray' (or set LEPTON_BACKEND=ray), or leave config['ray'] out."
+        )
+    version = _checked_version(model_ref, override_reason)
+    name = check_name("deployment", name or version.name)
     project = current_settings().project
     try:
         existing = workspace.get_deployment(name)
@@ -293,7 +308,7 @@ def deploy(
         "status": "pending",
         "replicas": replicas,
         "key_hash": key_hash,
-        "options": dict(vars(options)),
+        "options": stored,
         "secrets": secret_names,
     }
     if remote:  # the server decides where its deployments listen
@@ -307,6 +322,22 @@ def deploy(
         ensure_running()
     deployment = Deployment(name, key)
     return deployment.wait() if wait else deployment
+
+
+def _ray_options(settings: Any, remote: bool) -> dict[str, Any]:
+    """What a Ray Serve deployment stores besides the serving options, after refusing one that
+    cannot run (no cluster at the configured address, GPUs the cluster lacks)."""
+    from lepton.distributed._ray_serve import check_deployable, check_ray_options
+
+    if remote:
+        raise InvalidParameterError(
+            "backend='ray' deployments are run by a local control plane in this version; a "
+            "team server's control plane serves backend='local' only. Deploy without LEPTON_URL "
+            "(or `lepton logout`), or use backend='local'."
+        )
+    ray_options = check_ray_options(settings)
+    check_deployable(ray_options)
+    return {"backend": "ray", "ray": ray_options}
 
 
 def get_deployment(name: str) -> Deployment:
