@@ -299,8 +299,9 @@ class ServeApp:
 
         address = (spec.options.get("ray") or {}).get("address")
         joined(address)
-        from lepton.distributed._ray_serve_replica import LeptonReplica
         from ray import serve
+
+        from lepton.distributed._ray_serve_replica import LeptonReplica
 
         ray_options = dict(spec.options.get("ray") or {})
         cpus = float(ray_options.get("num_cpus", DEFAULT_CPUS))

@@ -24,8 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from lepton.serving._batcher import Batcher, QueueFull
 from ray import serve
+
+from lepton.serving._batcher import Batcher, QueueFull
 
 Output = tuple[list[Any], list[list[float]] | None]
 PUSH_SECONDS = 1.0
