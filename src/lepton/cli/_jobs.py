@@ -27,12 +27,16 @@ def submit(
     project: Annotated[
         str | None, typer.Option(help="The project (default: the current one).")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="local (the server's slots) or ray (a Ray job on the server's cluster)."),
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Queue a training job on the server; it starts when CPU/GPU slots are free."""
     from lepton.jobs import submit_job
 
-    job = submit_job(spec, name=name, project=project)
+    job = submit_job(spec, name=name, project=project, backend=backend)
     if json:
         print_json(job.to_dict())
         return
@@ -141,6 +145,7 @@ def _describe(job: JobInfo) -> None:
         ("status", job.status),
         ("attempts", f"{job.attempts} of {job.max_retries + 1}"),
         ("resources", f"{job.cpu} CPU, {job.gpu} GPU"),
+        ("backend", job.spec.get("backend") or "local"),
         ("submitted", f"{when(job.created_at)} by {job.submitted_by}"),
         ("started", when(job.started_at)),
         ("ended", when(job.ended_at)),

@@ -22,6 +22,7 @@ def submit_job(
     *,
     name: str | None = None,
     project: str | None = None,
+    backend: str | None = None,
 ) -> JobInfo:
     """Queue a training job on the team server; it starts when its CPU/GPU slots are free.
 
@@ -30,9 +31,12 @@ def submit_job(
             ``resources``, ``retries``, ``secrets`` and ``register``), a dict of them, or a JobSpec.
         name: the job's name (overrides the spec's; default MODEL-DATASET).
         project: the job's project (overrides the spec's; default the current project).
+        backend: ``"local"`` (the server's own CPU/GPU slots, the default) or ``"ray"`` (a Ray
+            job on the cluster the server is configured for); overrides the spec's.
 
     Raises:
         ConfigError: no team server is configured, or the file cannot be read.
+        BackendError: ``backend="ray"`` and the server reaches no Ray Jobs API.
         InvalidParameterError: a field of the spec is wrong (the message names it), e.g. data
             names a file instead of a dataset registered on the server.
 
@@ -58,6 +62,8 @@ def submit_job(
         values["name"] = name
     if project is not None:
         values["project"] = project
+    if backend is not None:
+        values["backend"] = backend
     if not values.get("project"):
         from lepton.workspace import current_settings
 

@@ -1,6 +1,7 @@
 """The job scheduler of the team server: runs queued jobs as child processes, as many at once as
 their CPU and GPU slots allow, retries failed attempts, stops cancelled jobs, and picks up what
-a previous server process left running.
+a previous server process left running. A ``backend: ray`` job runs as a Ray job instead
+(``lepton.jobs._on_ray``): same statuses, retries, log and cancel, on the cluster's resources.
 
 Its state is the ``jobs`` table: a job is never only in memory, so a restarted server re-queues
 (or adopts, when its process still runs) everything the last one had started.
@@ -23,6 +24,7 @@ from typing import Any
 
 from lepton.errors import InvalidParameterError, LeptonError
 from lepton.jobs import _files
+from lepton.jobs._on_ray import RayAttempt, RayDispatcher, ended_reason, is_ray_job
 from lepton.jobs._queue import JobQueue
 from lepton.jobs._records import JobInfo
 from lepton.jobs._slots import plan, too_big_message
@@ -88,6 +90,10 @@ class Scheduler:
         command: the job's process (default ``python -m lepton.jobs._runner ID``).
         grace: seconds between SIGTERM and SIGKILL when a job is cancelled or the server stops.
         interval: seconds between looks at the queue (a submit wakes the scheduler at once).
+        server_url: the URL Ray nodes reach this server at, for ``backend: ray`` jobs (default
+            ``LEPTON_RAY_SERVER_URL`` or ``ray.server_url`` in lepton.yaml). Such jobs hold no
+            slots of the server: they run as Ray jobs, and the cluster queues what it cannot
+            place yet.
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class Scheduler:
         command: Command = runner_command,
         grace: float = 10.0,
         interval: float = 0.5,
+        server_url: str | None = None,
     ) -> None:
         if cpu_slots < 1 or gpu_slots < 0:
             raise InvalidParameterError(
@@ -115,6 +122,8 @@ class Scheduler:
         self.interval = interval
         self.queue = JobQueue(workspace.meta)
         self.children: dict[str, Child] = {}
+        self.ray = RayDispatcher(workspace, self.home, server_url)
+        self.ray_attempts: dict[str, RayAttempt] = {}  # backend: ray jobs, by job id
         self._free_gpus = list(range(gpu_slots))
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -161,6 +170,7 @@ class Scheduler:
             if child.poll():  # settled first: if the store fails, the next tick tries again
                 self._settle(child.job_id, child.returncode, adopted=child.process is None)
                 self._release(child)
+        self._watch_ray()
         self._stop_cancelled()
         if not self._stopping:
             self._start_queued()
@@ -169,7 +179,16 @@ class Scheduler:
         held_cpu = sum(c.cpu for c in self.children.values())
         held_gpu = sum(c.gpu for c in self.children.values())
         # a job retried while its cancelled process still winds down waits for that process
-        queued = [j for j in self.queue.with_status("queued") if j.id not in self.children]
+        queued = [
+            j
+            for j in self.queue.with_status("queued")
+            if j.id not in self.children and j.id not in self.ray_attempts
+        ]
+        for job in [j for j in queued if is_ray_job(j)]:  # the cluster has its own queue
+            claimed = self.queue.claim(job.id)
+            if claimed is not None:
+                self._launch_on_ray(claimed)
+        queued = [j for j in queued if not is_ray_job(j)]
         decided = plan(
             queued,
             self.cpu_slots - held_cpu,
@@ -217,6 +236,48 @@ class Scheduler:
             return
         self.children[job.id] = Child(job.id, process.pid, job.cpu, job.gpu, gpus, process)
         self.queue.set_pid(job.id, process.pid)
+
+    def _launch_on_ray(self, job: JobInfo) -> None:
+        _files.append_log(
+            self.home,
+            job.id,
+            f"attempt {job.attempts} of {job.max_retries + 1} starting on Ray "
+            f"({job.cpu} CPU, {job.gpu} GPU for its entrypoint)",
+        )
+        try:
+            secrets = job_secrets(self.workspace, job.project, job.secrets)
+            self.ray_attempts[job.id] = self.ray.launch(job, secrets)
+        except LeptonError as exc:
+            self._attempt_failed(job, f"the job could not start: {exc}")
+
+    def _watch_ray(self) -> None:
+        """Copy new log text of each Ray job and settle the ones that ended."""
+        for attempt in list(self.ray_attempts.values()):
+            try:
+                info = self.ray.look(attempt)
+            except LeptonError as exc:  # the cluster may come back: keep watching
+                log.warning("could not look at Ray job %s: %s", attempt.submission_id, exc)
+                continue
+            if info is not None and info.done:
+                self._settle_ray(attempt, info)
+
+    def _settle_ray(self, attempt: RayAttempt, info: Any) -> None:
+        job = self.queue.get(attempt.job_id)
+        result = self.ray.result(attempt)
+        run_id = result.run_id if result else None
+        if job.status != "running":  # cancelled while it ran: the cancel stands
+            self.queue.link(job.id, run_id, result.model_ref if result else None)
+            _files.append_log(
+                self.home, job.id, f"the cancelled attempt's Ray job has ended ({info.status})"
+            )
+        elif info.status == "SUCCEEDED" and result is not None and result.ok:
+            _files.append_log(self.home, job.id, f"attempt {job.attempts} succeeded")
+            self.queue.finish(job.id, "succeeded", None, run_id, result.model_ref)
+        else:
+            error = result.error if result is not None and result.error else ended_reason(info)
+            self._attempt_failed(job, error, run_id)
+        self.ray_attempts.pop(job.id, None)
+        self.ray.release(attempt)
 
     def _environment(self, job: JobInfo, gpus: tuple[int, ...]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
@@ -273,9 +334,16 @@ class Scheduler:
             self.queue.finish(job.id, "failed", error, run_id)
 
     def _stop_cancelled(self) -> None:
-        if not self.children:
+        if not self.children and not self.ray_attempts:
             return
-        statuses = self.queue.statuses(list(self.children))
+        statuses = self.queue.statuses([*self.children, *self.ray_attempts])
+        for attempt in self.ray_attempts.values():
+            if statuses.get(attempt.job_id) != "running" and not attempt.stop_sent:
+                try:
+                    self.ray.stop(attempt)
+                except LeptonError as exc:
+                    attempt.stop_sent = False  # the next tick asks again
+                    log.warning("could not stop Ray job %s: %s", attempt.submission_id, exc)
         now = time.monotonic()
         for child in self.children.values():
             if statuses.get(child.job_id) == "running":
@@ -300,7 +368,7 @@ class Scheduler:
         left, otherwise failed with the reason that the server stopped while it ran.
         """
         for job in self.queue.with_status("running"):
-            if job.id in self.children:
+            if job.id in self.children or job.id in self.ray_attempts:
                 continue
             try:
                 self._recover(job)
@@ -308,7 +376,16 @@ class Scheduler:
                 log.exception("could not recover job %s", job.id)
 
     def _recover(self, job: JobInfo) -> None:
-        if job.pid is not None and is_runner(job.pid, job.id):
+        if is_ray_job(job):  # it ran on the cluster all along: watch it again
+            attempt = self.ray.adopt(job)
+            if attempt is None:
+                self._attempt_failed(job, SERVER_STOPPED)
+                return
+            self.ray_attempts[job.id] = attempt
+            _files.append_log(
+                self.home, job.id, f"Ray job {attempt.submission_id} adopted by a new server"
+            )
+        elif job.pid is not None and is_runner(job.pid, job.id):
             gpus = tuple(self._free_gpus[: job.gpu])
             self._free_gpus = self._free_gpus[job.gpu :]
             self.children[job.id] = Child(job.id, job.pid, job.cpu, job.gpu, gpus)
@@ -319,7 +396,11 @@ class Scheduler:
             self._attempt_failed(job, SERVER_STOPPED)
 
     def shutdown(self) -> None:
-        """Stop every running job and put it back in the queue, its attempt not counted."""
+        """Stop every running job and put it back in the queue, its attempt not counted.
+
+        Ray jobs go on running on the cluster; the next server adopts them (``recover``).
+        """
+        self.ray_attempts.clear()
         if not self.children:
             return
         for child in self.children.values():

@@ -2,14 +2,14 @@
 
 ``train.yaml`` of ``lepton jobs submit`` holds the keys of :class:`~lepton.training._spec.TrainSpec`
 (data, model, target, config...) and the job's own: ``name``, ``project``, ``resources``,
-``retries``, ``secrets`` and ``register``. The same model checks the YAML on the client and the
-request body on the server.
+``retries``, ``secrets``, ``register`` and ``backend``. The same model checks the YAML on the
+client and the request body on the server.
 """
 
 from __future__ import annotations
 
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -18,7 +18,7 @@ from lepton.errors import ConfigError, InvalidParameterError
 from lepton.training._spec import TrainSpec
 
 _FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".tsv", ".json", ".zip", ".txt")
-JOB_FIELDS = ("name", "project", "resources", "retries", "secrets", "register")
+JOB_FIELDS = ("name", "project", "resources", "retries", "secrets", "register", "backend")
 
 
 class Resources(BaseModel):
@@ -45,6 +45,11 @@ class JobSpec(TrainSpec):
         default_factory=list,
         max_length=50,
         description="Secrets of the project, given to the job as environment variables.",
+    )
+    backend: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where the job runs: the server's own slots (local), or a Ray job on the "
+        "cluster the server is configured for (ray).",
     )
     # "register" in YAML and JSON (the attribute name would shadow pydantic's ABC.register)
     register_as: str | None = Field(

@@ -39,11 +39,13 @@ def check_submission(workspace: Any, spec: JobSpec, cpu_slots: int, gpu_slots: i
         )
     if spec.resume is not None:
         _check_resume(workspace, spec.resume, project)
+    if spec.backend == "ray":
+        _check_ray()
     for kind, asked, total in (
         ("cpu", spec.resources.cpu, cpu_slots),
         ("gpu", spec.resources.gpu, gpu_slots),
     ):
-        if asked > total:
+        if asked > total and spec.backend != "ray":  # a Ray job asks the cluster, not the server
             raise InvalidParameterError(
                 f"resources.{kind}: the job asks for {asked} {kind.upper()} slots, but this "
                 f"server has {total}. Ask for at most {total}, or ask an admin to give the "
@@ -54,6 +56,14 @@ def check_submission(workspace: Any, spec: JobSpec, cpu_slots: int, gpu_slots: i
         _check_register(workspace, spec.register_as, project)
     pinned = f"{dataset.name}:{dataset.version}"
     return spec.model_copy(update={"data": pinned, "name": spec.name or spec.default_name()})
+
+
+def _check_ray() -> None:
+    """A Ray job is refused at submit when no Ray Jobs API answers (BackendError: the message
+    names the dashboard address and how to start or configure one)."""
+    from lepton.distributed._ray_jobs import RayJobs
+
+    RayJobs().client()
 
 
 def _dataset(workspace: Any, spec: JobSpec, project: str) -> Any:
