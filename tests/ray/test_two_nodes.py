@@ -1,17 +1,14 @@
 """A real two-node Ray cluster (``ray start --head`` + ``ray start --address`` on 127.0.0.1, each
-node one CPU, separate temp dirs): a training whose two workers land on both nodes, and a Serve
-deployment that keeps answering while the second node stops.
+node one CPU, separate temp dirs): a Serve deployment keeps answering while the second node
+stops. (Training across both nodes: tests/ray/test_train.py.)
 
-The second node is stopped for good by the last test, so this module runs after the others that
-use ``ray_nodes`` (file order: test_jobs.py first).
+The second node is stopped for good here, so this module runs after the others that use
+``ray_nodes`` (file order: test_jobs.py and test_train.py first).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,38 +17,6 @@ from typing import Any
 import pytest
 from tests.integration.test_deployments import _shutdown, wait_until
 from tests.ray.conftest import RayNodes
-
-TRAIN = """
-import json, lepton
-from lepton.distributed import RayBackend
-from lepton.testing import tiny_table
-from lepton.workspace import get_workspace
-
-train, valid = tiny_table("classification").split(test_size=0.25, seed=0)
-result = lepton.train(lepton.create_model("mlp"), train, valid, epochs=2,
-                      backend=RayBackend(num_workers=2), verbose=0)
-run = get_workspace().get_run(result.run_id)
-print(json.dumps({"nodes": run.tags["ray.worker_nodes"], "backend": run.params["backend"],
-                  "epochs": len(result.history["val_loss"]),
-                  "predicted": len(result.model.predict(valid))}))
-"""
-
-
-def test_training_workers_land_on_both_nodes(ray_nodes: RayNodes, tmp_path: Path) -> None:
-    # each node has one CPU and each worker asks for one: Ray must place one worker per node
-    out = subprocess.run(
-        [sys.executable, "-c", TRAIN],
-        env=ray_nodes.driver_env(LEPTON_HOME=str(tmp_path / "home")),
-        capture_output=True,
-        text=True,
-        timeout=280,
-        cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
-    nodes = seen["nodes"].split(",")
-    assert len(nodes) == 2 and len(set(nodes)) == 2, seen
-    assert (seen["backend"], seen["epochs"], seen["predicted"]) == ("ray", 2, 30)
 
 
 def test_a_serve_deployment_keeps_answering_when_a_node_stops(

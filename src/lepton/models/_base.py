@@ -47,6 +47,9 @@ class FitContext:
     checkpoint: Callable[[dict[str, Any], int], None] | None = None  # save(state, epoch)
     resume_state: dict[str, Any] | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
+    # set on the workers of a distributed fit (backend="ray"): where the net lives, how it is
+    # wrapped for DDP and which batches this rank trains on (_torch_loop.DistributedSeam)
+    distributed: Any = None
 
     def report(self, metrics: Mapping[str, float], step: int) -> None:
         for key, value in metrics.items():

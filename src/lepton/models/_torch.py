@@ -65,7 +65,9 @@ class TorchModel(Model):
             y = np.asarray(train.y(), dtype=np.float64)
             self.target_scale = (float(y.mean()), float(y.std() or 1.0))
         self._setup_data(train)
-        device = resolve_device(config.device)
+        # a distributed worker trains on the device its backend gave it (its GPU, or the CPU)
+        seam = ctx.distributed
+        device = seam.device() if seam is not None else resolve_device(config.device)
         self.net = self._build_net().to(device)
         loss_fn = self._loss()
 

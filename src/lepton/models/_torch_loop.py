@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -19,6 +19,31 @@ from lepton.models._base import FitContext
 from lepton.models._config import TorchConfig
 
 Batch = tuple[Any, torch.Tensor]
+
+
+class DistributedSeam(Protocol):
+    """What a distributed backend (Ray Train) hands the loop through ``FitContext.distributed``.
+
+    The loop keeps the bare net for checkpoints, early stopping and evaluation (so checkpoints
+    are the same locally and distributed) and trains through ``wrap(net)``. Every rank must get
+    the same number of batches, or a collective would wait forever for the rank that stopped.
+    """
+
+    def device(self) -> torch.device: ...
+
+    def wrap(self, net: nn.Module) -> nn.Module: ...
+
+    def num_batches(self, total: int) -> int:
+        """The batches each rank trains on per epoch when the whole data makes ``total``."""
+        ...
+
+    def shard(self, batches: Iterable[Batch], total: int) -> Iterator[Batch]:
+        """This rank's share of an epoch's ``batches``: exactly ``num_batches(total)`` of them."""
+        ...
+
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        """A CPU tensor of ``values`` summed over every rank (the same result on each)."""
+        ...
 
 
 def resolve_device(name: str) -> torch.device:
@@ -139,6 +164,12 @@ def run_loop(
     if ctx.resume_state is not None:
         state.load_state_dict(ctx.resume_state)
         ctx.history.update({k: list(v) for k, v in state.history.items()})
+    seam: DistributedSeam | None = ctx.distributed
+    # DDP broadcasts rank 0's weights when it wraps, so it wraps after a resume has loaded them
+    model = seam.wrap(net) if seam is not None else net
+    all_batches = num_train_batches
+    if seam is not None:
+        num_train_batches = seam.num_batches(all_batches)
     for callback in ctx.callbacks:
         callback.on_train_begin(state)
     classify = task == "classification"
@@ -152,13 +183,16 @@ def run_loop(
         total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
-        for x, y in _prefetch(train_batches(epoch), device):
+        batches = train_batches(epoch)
+        if seam is not None:
+            batches = seam.shard(batches, all_batches)
+        for x, y in _prefetch(batches, device):
             if batchnorm and seen and y.shape[0] == 1:
                 if ctx.progress is not None:
                     ctx.progress.advance()
                 continue
             with autocast():
-                out = net(x)
+                out = model(x)
                 loss = loss_fn(out, y)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -180,6 +214,9 @@ def run_loop(
             seen += count
             if ctx.progress is not None:
                 ctx.progress.advance()
+        if seam is not None:  # every rank logs (and early-stops on) the same train metrics
+            sums = seam.sum(torch.tensor([float(total_loss), float(correct), float(seen)]))
+            total_loss, correct, seen = sums[0], sums[1], int(sums[2])
         logs = {"loss": float(total_loss) / max(seen, 1)}
         if classify:
             logs["accuracy"] = float(correct) / max(seen, 1)

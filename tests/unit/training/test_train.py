@@ -429,12 +429,6 @@ def test_bad_input_before_training(tmp_path: Path) -> None:
         ),
         (
             "mlp",
-            {"backend": "ray"},
-            ConfigError,
-            r"backend='ray' is not available in this version of Lepton yet",
-        ),
-        (
-            "mlp",
             {"backend": "spark"},
             ConfigError,
             r"Unknown backend 'spark'; expected one of local, ray\.",
