@@ -7,8 +7,8 @@ never changes with the backend, and this package is the only one allowed to impo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lepton.errors import ConfigError
 
@@ -19,6 +19,36 @@ if TYPE_CHECKING:
 BACKENDS = ("local", "ray")
 
 
+class TrialPlan(Protocol):
+    """The trials of a search, as a backend runs them (``lepton.tuning``'s ``TrialSetup``).
+
+    In this process a trial is one Optuna objective call. Elsewhere (a Ray worker) it is split:
+    ``remote_fit()`` computes where the backend places it, and the driver writes the trial's
+    child run through ``start_trial``.
+    """
+
+    prune: bool  # whether trials report intermediate values (an early-stopping rule reads them)
+    warmup_steps: int  # no trial is stopped before this epoch / boosting round
+    startup_trials: int  # nor before this many trials reached the step compared
+
+    @property
+    def direction(self) -> str:
+        """``"maximize"`` or ``"minimize"`` the searched metric."""
+
+    def objective(self) -> Callable[[Any], float]:
+        """The Optuna objective of a trial that runs in this process."""
+
+    def sample(self, trial: Any) -> dict[str, Any]:
+        """The settings of a trial, sampled on the Optuna ``trial``."""
+
+    def remote_fit(self) -> Callable[..., float]:
+        """``fit(settings, log, report) -> metric``: a picklable fit of one trial."""
+
+    def start_trial(self, trial: Any, settings: Mapping[str, Any]) -> Any:
+        """The driver's child run of ``trial``: ``log``, ``report``, ``complete``, ``pruned``,
+        ``failed(error, detail)``, ``killed``."""
+
+
 class Backend(ABC):
     name: str
 
@@ -26,21 +56,26 @@ class Backend(ABC):
     def fit(self, model: Model, train: Dataset, valid: Dataset | None, ctx: FitContext) -> None:
         """Train ``model`` in place, reporting through ``ctx``."""
 
+    def prepare_search(self) -> None:
+        """Refuse, before any run starts, a search whose trials cannot run here."""
+        return None  # trials run in this process: nothing to check
+
     @abstractmethod
     def search(
         self,
         study: Any,
-        objective: Callable[[Any], float],
+        trials: TrialPlan,
         *,
         n_trials: int,
         timeout: float | None,
         n_jobs: int,
         callbacks: Sequence[Callable[[Any, Any], None]] = (),
     ) -> None:
-        """Run up to ``n_trials`` trials of the Optuna ``study`` with ``objective``.
+        """Run up to ``n_trials`` trials of the Optuna ``study``, ``n_jobs`` at once.
 
-        The objective samples its settings from the trial, fits, reports intermediate values
-        and returns the metric; a backend decides where trials run and how many at once.
+        Each trial samples its settings, fits, reports intermediate values and ends complete,
+        pruned or failed (a failure is recorded and the search goes on); every finished trial
+        is passed to each callback as ``callback(study, frozen_trial)``.
         """
 
 
@@ -56,7 +91,7 @@ class LocalBackend(Backend):
     def search(
         self,
         study: Any,
-        objective: Callable[[Any], float],
+        trials: TrialPlan,
         *,
         n_trials: int,
         timeout: float | None,
@@ -68,7 +103,7 @@ class LocalBackend(Backend):
         # a failing trial is recorded (state FAIL, its error in the trial's attributes) and the
         # search goes on; tune() raises only when no trial completed
         study.optimize(
-            objective,
+            trials.objective(),
             n_trials=n_trials,
             timeout=timeout,
             n_jobs=n_jobs,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lepton.distributed._backend import Backend
+from lepton.distributed._backend import Backend, TrialPlan
 from lepton.errors import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -74,10 +74,15 @@ class RayBackend(Backend):
 
         fit_on_ray(self, model, train, valid, ctx)
 
+    def prepare_search(self) -> None:
+        from lepton.distributed._ray_tune import check_resources
+
+        check_resources(self)
+
     def search(
         self,
         study: Any,
-        objective: Callable[[Any], float],
+        trials: TrialPlan,
         *,
         n_trials: int,
         timeout: float | None,
@@ -89,7 +94,7 @@ class RayBackend(Backend):
         search_on_ray(
             self,
             study,
-            objective,
+            trials,
             n_trials=n_trials,
             timeout=timeout,
             n_jobs=n_jobs,

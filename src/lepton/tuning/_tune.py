@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
+#: no trial is pruned before this many trials reached the step compared (locally and on Ray)
+PRUNE_STARTUP_TRIALS = 5
 
 
 def tune(
@@ -84,7 +86,9 @@ def tune(
         study: a name for the stored study; default derived from model, data, space and metric.
         resume: continue a stored study of the same name (default); False starts it over.
         baseline: also fit the model with its own settings once, to show what tuning gained.
-        backend: ``"local"`` (default, or ``LEPTON_BACKEND``).
+        backend: ``"local"`` (default, or ``LEPTON_BACKEND``), or ``"ray"``: trials run as Ray
+            Tune trials on the cluster (Optuna samples them, a median stopping rule stops the
+            hopeless ones), and the winner trains on Ray.
         verbose: ``"auto"`` (a bar on a terminal), 0 to silence, 2 for plain lines.
 
     Raises:
@@ -129,9 +133,9 @@ def tune(
         "config": base_config,
     }
     name = study_name(identity, study)
-    record, live, lost = _open_study(
-        name, goal, _sampler(sampler, searched, seed, n_trials), _pruner(pruner, is_torch), resume
-    )
+    chosen = _sampler(sampler, searched, seed, n_trials)
+    runner.prepare_search()  # e.g. no Ray cluster there: refused before any run starts
+    record, live, lost = _open_study(name, goal, chosen, _pruner(pruner, is_torch), resume)
     run = _parent_run(record, template.name, train.name)
     with run:
         record.parent_run_id = run.id
@@ -170,6 +174,8 @@ def tune(
                 ("dataset", train.name, versions[0]),
                 ("dataset", valid.name, versions[1]),
             ],
+            warmup_steps=_warmup_steps(is_torch),
+            startup_trials=PRUNE_STARTUP_TRIALS,
         )
         before = counts(live.get_trials(deepcopy=False))
         finished = before.get("complete", 0) + before.get("pruned", 0)
@@ -187,7 +193,7 @@ def tune(
         try:
             runner.search(
                 live,
-                setup.objective(),
+                setup,
                 n_trials=remaining,
                 timeout=timeout,
                 n_jobs=(os.cpu_count() or 1) if n_jobs == -1 else n_jobs,
@@ -201,7 +207,7 @@ def tune(
         importances = param_importances(live, seed)
         run.log_metrics({f"best_{goal.metric}": float(best.value)})
         run.log_params({f"best.{k}": v for k, v in best_params.items()})
-        result = _train_best(template.name, setup, best_params, verbose)
+        result = _train_best(template.name, setup, best_params, verbose, backend)
         tuned = TuneResult(
             best_params=best_params,
             best_model=result.model,
@@ -270,8 +276,15 @@ def _pruner(kind: str, is_torch: bool) -> Any:
 
     if kind == "none":
         return optuna.pruners.NopPruner()
-    # boosting iterations are many and noisy at first; epochs are few
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1 if is_torch else 30)
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=PRUNE_STARTUP_TRIALS, n_warmup_steps=_warmup_steps(is_torch)
+    )
+
+
+def _warmup_steps(is_torch: bool) -> int:
+    """Steps before a trial may be pruned: boosting iterations are many and noisy at first;
+    epochs are few."""
+    return 1 if is_torch else 30
 
 
 def _template(model_or_name: Any) -> Model:
@@ -394,11 +407,24 @@ def _baseline(setup: TrialSetup, progress: Any) -> float:
     return fit_child(setup, dict(setup.fixed), name="baseline", tags={"lepton.kind": "baseline"})
 
 
-def _train_best(model_name: str, setup: TrialSetup, best: Mapping[str, Any], verbose: Any) -> Any:
-    """Train the winner on ``train`` (validated on ``valid``) as a child run with its bundle."""
+def _train_best(
+    model_name: str,
+    setup: TrialSetup,
+    best: Mapping[str, Any],
+    verbose: Any,
+    backend: str | None,
+) -> Any:
+    """Train the winner on ``train`` (validated on ``valid``) as a child run with its bundle,
+    on the search's backend."""
     from lepton.models import create_model
     from lepton.training import train
 
     model = create_model(model_name, **setup.model_args)
     model.config.update({**setup.base_config, **setup.fixed, **best})
-    return train(model, setup.train, setup.valid, verbose=0 if verbose in (0, False) else 2)
+    return train(
+        model,
+        setup.train,
+        setup.valid,
+        backend=backend,
+        verbose=0 if verbose in (0, False) else 2,
+    )
