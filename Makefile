@@ -47,6 +47,8 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/dashboard.py
 	$(PY) bench/tuning.py
 	$(PY) bench/compression.py
+	$(PY) bench/capacity.py
+	bash scripts/ray-netns.sh $(PY) bench/ray.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lepton-demo
