@@ -178,6 +178,6 @@ def test_bad_requests_are_refused_before_any_run(ray_backend: str) -> None:
             "logistic_regression",
             train,
             valid,
-            backend=RayBackend(cpus_per_worker=4),  # type: ignore[arg-type]
+            backend=RayBackend(cpus_per_worker=4),
         )
     assert runs() == []

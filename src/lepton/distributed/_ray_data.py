@@ -61,12 +61,15 @@ def _quiet(ray: Any) -> Iterator[None]:
     context = ray.data.DataContext.get_current()
     saved = (context.enable_progress_bars, context.print_on_execution_start)
     context.enable_progress_bars, context.print_on_execution_start = False, False
-    # ...and Ray Data would warn that its bars are off, which is the point
-    bars_logger = logging.getLogger("ray.data._internal.progress")
-    level = bars_logger.level
-    bars_logger.setLevel(logging.ERROR)
+    # ...and Ray Data would warn that its bars are off (which is the point), and log its
+    # operators' metrics to the console, where they would break `lepton predict --json`
+    loggers = [logging.getLogger(n) for n in ("ray.data", "ray.data._internal.progress")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
         context.enable_progress_bars, context.print_on_execution_start = saved
-        bars_logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

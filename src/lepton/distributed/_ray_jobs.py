@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from lepton.errors import BackendError, ConfigError
 
 DEFAULT_DASHBOARD_PORT = 8265
 GONE = object()  # what a read of a job the cluster does not know returns
+AGENT_WAIT_S = 90.0  # how long a submission waits for a new head node's job agent
 
 #: Ray job status -> the Lepton job status it means. PENDING is "running" for Lepton: the job
 #: has left Lepton's queue and waits on the cluster (for resources or its runtime_env).
@@ -141,18 +143,27 @@ class RayJobs:
             runtime_env["working_dir"] = working_dir
         if env_vars:
             runtime_env["env_vars"] = dict(env_vars)
-        return str(
-            self._call(
-                "submit",
-                self.client().submit_job,
-                entrypoint=entrypoint,
-                submission_id=submission_id,
-                runtime_env=runtime_env,
-                metadata=metadata or {},
-                entrypoint_num_cpus=cpus or None,
-                entrypoint_num_gpus=gpus or None,
-            )
-        )
+        # a head node that has just started answers 500 "No available agent" until its job
+        # agent is up (tens of seconds on a busy machine): wait for it rather than fail the job
+        deadline = time.monotonic() + AGENT_WAIT_S
+        while True:
+            try:
+                return str(
+                    self._call(
+                        "submit",
+                        self.client().submit_job,
+                        entrypoint=entrypoint,
+                        submission_id=submission_id,
+                        runtime_env=runtime_env,
+                        metadata=metadata or {},
+                        entrypoint_num_cpus=cpus or None,
+                        entrypoint_num_gpus=gpus or None,
+                    )
+                )
+            except BackendError as exc:
+                if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     def info(self, submission_id: str) -> RayJobInfo:
         """Ray's status of the job; FAILED when the cluster no longer knows it (a cluster that

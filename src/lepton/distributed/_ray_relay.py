@@ -41,6 +41,11 @@ class Relay:
     def put(self, event: Event) -> None:
         self.events.append(event)
 
+    def flush(self) -> None:
+        """Answered after every event its caller sent before it: an actor runs one caller's
+        calls in order, so a worker that waits for this knows its fire-and-forget puts
+        arrived before it returns (else the driver's last drain could miss them)."""
+
     def drain(self) -> list[Event]:
         events, self.events = self.events, []
         return events

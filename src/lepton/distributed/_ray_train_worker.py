@@ -131,7 +131,7 @@ def train_worker(config: dict[str, Any]) -> None:
         # a mistake in the settings (not a crash): retrying would only repeat it, so it goes to
         # the driver, which raises it as a local fit would; every rank sees the same metrics
         # and settings, so every rank stops here together
-        relay.put.remote(("error", rank, exc))
+        ray.get(relay.put.remote(("error", rank, exc)))
         return
     if ctx.progress is not None:
         ctx.progress.close()
@@ -141,11 +141,17 @@ def train_worker(config: dict[str, Any]) -> None:
 
 def fit_task(model: Model, train: Any, valid: Any, relay: Any, progress: bool) -> Any:
     """A Ray task fitting a LightGBM or scikit-learn model; returns its state or its error."""
+    import ray
+
     ctx = RelayContext(relay, progress=RelayProgress(relay) if progress else None)
+    outcome: Any
     try:
         model._fit(train, valid, ctx)
     except LeptonError as exc:
-        return exc
-    if ctx.progress is not None:
-        ctx.progress.close()
-    return model_state(model)
+        outcome = exc
+    else:
+        if ctx.progress is not None:
+            ctx.progress.close()
+        outcome = model_state(model)
+    ray.get(relay.flush.remote())
+    return outcome

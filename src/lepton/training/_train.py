@@ -23,6 +23,7 @@ from lepton.training._result import TrainResult
 
 if TYPE_CHECKING:
     from lepton.data import Dataset
+    from lepton.distributed import Backend
     from lepton.models import Model
     from lepton.tracking import Run
 
@@ -37,7 +38,7 @@ def train(
     *,
     epochs: int | None = None,
     callbacks: Sequence[Callback] | None = None,
-    backend: str | None = None,
+    backend: str | Backend | None = None,
     config: Mapping[str, Any] | None = None,
     verbose: Any = "auto",
     resume: bool | str = False,
@@ -49,7 +50,9 @@ def train(
         train, valid: Datasets; ``valid`` drives early stopping and ``val_*`` metrics.
         epochs: torch models only: overrides ``model.config.epochs``.
         callbacks: e.g. ``[lepton.training.EarlyStopping("val_loss", patience=3)]``.
-        backend: ``"local"`` (default, or ``LEPTON_BACKEND``).
+        backend: ``"local"`` (default, or ``LEPTON_BACKEND``), ``"ray"`` (Ray Train / a Ray
+            task on the cluster of ``LEPTON_RAY_ADDRESS``), or a backend object such as
+            ``RayBackend(num_workers=4, use_gpu=True)``.
         config: settings applied to ``model.config`` first (a dict).
         verbose: ``"auto"`` (a progress bar on a terminal, lines otherwise), 0 to silence.
         resume: ``True`` continues the latest interrupted run of this model and data from its

@@ -35,6 +35,7 @@ from lepton.tuning._trial import TrialSetup, fit_child
 
 if TYPE_CHECKING:
     from lepton.data import Dataset
+    from lepton.distributed import Backend
     from lepton.models import Model
     from lepton.tracking import Run
 
@@ -61,7 +62,7 @@ def tune(
     study: str | None = None,
     resume: bool = True,
     baseline: bool = True,
-    backend: str | None = None,
+    backend: str | Backend | None = None,
     verbose: Any = "auto",
 ) -> TuneResult:
     """Search hyper-parameters of a zoo model; return the best settings and a model trained with them.
@@ -412,7 +413,7 @@ def _train_best(
     setup: TrialSetup,
     best: Mapping[str, Any],
     verbose: Any,
-    backend: str | None,
+    backend: str | Backend | None,
 ) -> Any:
     """Train the winner on ``train`` (validated on ``valid``) as a child run with its bundle,
     on the search's backend."""
