@@ -175,6 +175,7 @@ def test_a_failing_ray_job_is_retried_then_fails_with_its_log(on_ray: Any) -> No
 def test_no_dashboard_at_the_address_is_a_clear_error(
     start_server: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    pytest.importorskip("ray", reason='Ray is not installed: pip install "lepton-ai-sdk[ray]"')
     nowhere = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("LEPTON_RAY_DASHBOARD", nowhere)
     live = start_server(scheduler=True)
