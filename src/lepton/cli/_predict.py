@@ -31,7 +31,10 @@ def predict(
     ] = 10_000,
     workers: Annotated[
         int | None,
-        typer.Option(help="Parallel workers (default: one per CPU, or ray.workers on Ray)."),
+        typer.Option(
+            help="Parallel workers (default: measured: in this process for a fast model, else "
+            "one per CPU; ray.workers on Ray)."
+        ),
     ] = None,
     fresh: Annotated[
         bool,

@@ -11,7 +11,9 @@ the output folder has one writer.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
+import time
 import types
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
 OnChunk = Callable[["Chunk", "pd.DataFrame"], None]
 
 _worker_scorer: ChunkScorer | None = None  # the model a worker process loaded at start
+#: what starting worker processes costs (spawn, import lepton and the model's library, load the
+#: bundle): 4-8 s for 2 workers on the 2-CPU machine of docs/benchmarks.md, where they made a
+#: cheap model's 200,000 rows 20x slower than scoring them in process
+WORKER_START_S = 5.0
 
 
 def slice_chunk(frame: pd.DataFrame, columns: Sequence[str], chunk: Chunk) -> pd.DataFrame:
@@ -44,16 +50,29 @@ def score_locally(
     columns: Sequence[str],
     chunks: Sequence[Chunk],
     *,
-    workers: int,
+    workers: int | None,
     keep_id: bool,
     on_chunk: OnChunk,
-) -> None:
-    """Score ``chunks`` of ``frame``; call ``on_chunk`` as each one finishes (in any order)."""
-    if workers == 1 or len(chunks) <= 1:
+) -> int:
+    """Score ``chunks`` of ``frame``; call ``on_chunk`` as each one finishes (in any order).
+
+    ``workers=None`` decides by measurement: the first chunk is scored here, and worker
+    processes (one per CPU) are started for the rest only when the rest would take longer at
+    that speed than starting them. Returns how many processes scored.
+    """
+    scorer: ChunkScorer | None = None
+    if workers is None:
         scorer = ChunkScorer(source.model, keep_id)
+        first, chunks = chunks[0], chunks[1:]
+        started = time.perf_counter()
+        on_chunk(first, _guarded(scorer, slice_chunk(frame, columns, first), first))
+        rest = (time.perf_counter() - started) * len(chunks)
+        workers = 1 if rest < WORKER_START_S else max(1, min(os.cpu_count() or 1, len(chunks)))
+    if workers == 1 or len(chunks) <= 1:
+        scorer = scorer or ChunkScorer(source.model, keep_id)
         for chunk in chunks:
             on_chunk(chunk, _guarded(scorer, slice_chunk(frame, columns, chunk), chunk))
-        return
+        return 1
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(chunks)),
         mp_context=multiprocessing.get_context("spawn"),
@@ -77,6 +96,7 @@ def score_locally(
                 on_chunk(chunk, _result(future, chunk))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    return min(workers, len(chunks))
 
 
 @contextmanager

@@ -57,8 +57,10 @@ def predict_batch(
         backend: ``"local"`` (worker processes on this machine), ``"ray"`` (Ray Data on the
             cluster of ``LEPTON_RAY_ADDRESS``) or a backend object; default: the configured one.
         batch_size: rows per chunk: the unit of work, of output files and of resume.
-        workers: parallel workers; default: one per CPU (local) or ``ray.workers`` (Ray).
-            ``workers=1`` scores in this process.
+        workers: parallel workers; ``workers=1`` scores in this process. Default on Ray:
+            ``ray.workers``; locally: the first chunk is scored in this process and one worker
+            process per CPU is started for the rest only when, at that speed, the rest would
+            take longer than starting them (seconds: a cheap model is fastest in process).
         resume: keep the chunks an earlier run of the same model, data and batch_size finished
             in ``output`` and score only the rest. ``False`` replaces them.
         verbose: ``"auto"`` (a progress bar on a terminal), 0 to silence, 2 for plain lines.
@@ -128,8 +130,6 @@ def _run(
     pending = [c for c in chunks if c.index not in done]
     if backend.name == "ray":
         workers = workers or int(getattr(backend, "num_workers", 1))
-    else:
-        workers = workers or max(1, min(os.cpu_count() or 1, len(pending)))
     progress.title = f"predict {Path(folder.path).name}"
     if done:
         progress.status(f"resuming: {len(done)} of {len(chunks)} chunks already scored")
@@ -144,13 +144,14 @@ def _run(
     started = time.perf_counter()
     try:
         if pending and backend.name == "ray":
+            assert workers is not None  # ray.workers by default, above
             _score_on_ray(
                 source, data, columns, pending, backend, workers, keep_id, batch_size, write
             )
         elif pending:
             from lepton.scoring._local import score_locally
 
-            score_locally(
+            workers = score_locally(
                 source,
                 data.frame,
                 columns,
@@ -173,7 +174,7 @@ def _run(
         chunks=len(chunks),
         chunks_scored=len(pending),
         chunks_skipped=len(chunks) - len(pending),
-        workers=workers,
+        workers=workers or 1,
         seconds=seconds,
         columns=tuple(out_columns),
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import lepton
 from lepton.scoring import BatchPrediction
@@ -107,3 +108,20 @@ def test_progress_is_printed_by_chunk(bundle: Path, table: Any, capsys: Any) -> 
     assert "120 rows in 3 chunks (0 resumed)" in out
     lepton.predict_batch(bundle, table, output="quiet", batch_size=40, workers=1, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_by_default_workers_are_started_only_when_they_would_pay_off(
+    bundle: Path, table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from lepton.scoring import _local
+
+    # a tiny model scores its chunks faster here than worker processes would start
+    quick = lepton.predict_batch(bundle, table, output="quick", batch_size=30)
+    assert (quick.workers, quick.chunks_scored) == (1, 4)
+    # when the rest would take longer than starting workers, they are started
+    monkeypatch.setattr(_local, "WORKER_START_S", 0.0)
+    pooled = lepton.predict_batch(bundle, table, output="pooled", batch_size=30)
+    assert pooled.workers == min(os.cpu_count() or 1, 3) and pooled.chunks_scored == 4
+    assert pooled.to_pandas().equals(quick.to_pandas())
