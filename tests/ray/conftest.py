@@ -94,9 +94,13 @@ def _ray_cli() -> str:
 
 
 def _start_node(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    # each node's dashboard agent on a port of its own: the default (52365) may already be
+    # held by the agent of the session's cluster, and an agent without its HTTP port leaves
+    # the Jobs API answering "No available agent" for good
+    ports = [f"--dashboard-agent-listen-port={free_port()}"]
     with log.open("wb") as out:
         return subprocess.Popen(
-            [_ray_cli(), "start", "--block", "--node-ip-address=127.0.0.1", *args],
+            [_ray_cli(), "start", "--block", "--node-ip-address=127.0.0.1", *ports, *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "RAY_AUTH_MODE": "disabled"},
