@@ -50,11 +50,10 @@ def dashboard_url(url: str | None = None) -> str:
     """Where the Ray Jobs API is: ``url``, or the configured or derived dashboard address."""
     from lepton.distributed._ray_session import ray_settings
 
-    settings = ray_settings()
-    chosen = url or os.environ.get("LEPTON_RAY_DASHBOARD") or settings.get("dashboard")
+    chosen = url or setting("LEPTON_RAY_DASHBOARD", "dashboard")
     if not chosen:
         host = "127.0.0.1"
-        address = str(settings.get("address") or "")
+        address = str(ray_settings().get("address") or "")
         if address and address != "auto":
             host = address.removeprefix("ray://").rpartition(":")[0] or host
         chosen = f"http://{host}:{DEFAULT_DASHBOARD_PORT}"
