@@ -79,3 +79,10 @@ def test_no_cluster_at_the_address_fails_fast(monkeypatch: pytest.MonkeyPatch) -
         connect()
     with pytest.raises(ConfigError, match="not host:port"):
         connect("nonsense")
+
+
+def test_a_ray_section_that_is_not_a_mapping_is_refused(tmp_path) -> None:
+    (tmp_path / "work" / "lepton.yaml").write_text("backend: ray\nray: 127.0.0.1:6379\n")
+    lepton.workspace.reset()
+    with pytest.raises(ConfigError, match=r"'ray' in lepton.yaml must be a mapping"):
+        get_backend()
