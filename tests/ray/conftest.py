@@ -5,6 +5,7 @@ command."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,46 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.ray)
 
 
+#: the temp dirs of the Ray clusters of this session, whose logs a failed test prints
+_CLUSTER_TEMPS: list[Path] = []
+_LOG_SIGNS = ("error", "traceback", "timed out", "timeout", "failed", "killed")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed Ray test shows the lines of the clusters' logs that look like trouble: Ray's
+    own logs go away with the session's temp dirs, and CI only keeps what pytest printed."""
+    report = yield
+    started = item.stash.get(_STARTED, None)
+    if report.failed and call.when == "call" and started is not None:
+        tail = _log_trouble(started)
+        if tail:
+            report.sections.append(("Ray logs (lines that look like trouble)", tail))
+    return report
+
+
+_STARTED = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_STARTED] = time.time()
+
+
+def _log_trouble(since: float, per_file: int = 12, limit: int = 12_000) -> str:
+    out: list[str] = []
+    for temp in _CLUSTER_TEMPS:
+        for log in sorted(temp.glob("**/session_latest/logs/**/*")):
+            if not log.is_file() or log.stat().st_mtime < since:
+                continue
+            lines = log.read_text(errors="replace").splitlines()
+            hits = [ln for ln in lines if any(s in ln.lower() for s in _LOG_SIGNS)]
+            if hits:
+                out.append(f"--- {log.relative_to(temp)}")
+                out.extend(line[:400] for line in hits[-per_file:])
+    return "\n".join(out)[-limit:]
+
+
 def _ray() -> Any:
     return pytest.importorskip("ray", reason=_RAY_MISSING)
 
@@ -43,16 +85,53 @@ def ray_session() -> Iterator[Any]:
     os.environ["RAY_AUTH_MODE"] = "disabled"
     # a short temp dir: Ray's unix socket paths must stay under 108 characters
     temp = tempfile.mkdtemp(prefix="lr-", dir="/tmp")
+    _CLUSTER_TEMPS.append(Path(temp))
     ray.init(
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
         configure_logging=False,
         _temp_dir=temp,
+        _node_ip_address="127.0.0.1",  # as the two-node cluster: not what the hostname resolves to
     )
     yield ray
     ray.shutdown()
     shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster_left_free() -> Iterator[None]:
+    """After each module the session's cluster has all its CPUs free again. What a module left
+    there (a Serve application, a placement group) is named in a warning and removed: left,
+    it would starve the modules after it (a two-worker fit waits for its CPUs forever)."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if ray.available_resources().get("CPU", 0) >= ray.cluster_resources().get("CPU", 0):
+            return
+        time.sleep(1)
+    left = _remove_leftovers(ray)
+    warnings.warn(f"the Ray session's cluster was left busy; removed: {left}", stacklevel=1)
+
+
+def _remove_leftovers(ray: Any) -> list[str]:
+    from ray import serve
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+    left: list[str] = []
+    with contextlib.suppress(Exception):  # no Serve controller: no application
+        for app in serve.status().applications:
+            serve.delete(app, _blocking=True)
+            left.append(f"Serve application {app}")
+    for pg_id, info in ray.util.placement_group_table().items():
+        if info["state"] != "REMOVED":
+            remove_placement_group(PlacementGroup(PlacementGroupID(bytes.fromhex(pg_id))))
+            left.append(f"placement group {pg_id} ({info['state']}, {info['bundles']})")
+    return left
 
 
 @pytest.fixture
@@ -153,6 +232,7 @@ def ray_nodes() -> Iterator[RayNodes]:
     """Head and worker node on 127.0.0.1 with separate temp dirs; each with 1 CPU."""
     _ray()
     temp = Path(tempfile.mkdtemp(prefix="lrn-", dir="/tmp"))
+    _CLUSTER_TEMPS.append(temp)
     port, dashboard_port = free_port(), free_port()
     (temp / "head").mkdir()
     (temp / "worker").mkdir()
@@ -162,6 +242,10 @@ def ray_nodes() -> Iterator[RayNodes]:
             f"--port={port}",
             "--num-cpus=1",
             f"--temp-dir={temp / 'head'}",
+            # worker ports apart from the session cluster's (10002-19999) and the other node's:
+            # two raylets on one host do not know each other's ports
+            "--min-worker-port=20000",
+            "--max-worker-port=22999",
             "--include-dashboard=true",
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dashboard_port}",
@@ -173,7 +257,13 @@ def ray_nodes() -> Iterator[RayNodes]:
     try:
         _wait_for_port(port, head, temp / "head.log", time.monotonic() + 120)
         nodes.worker = _start_node(
-            [f"--address={address}", "--num-cpus=1", f"--temp-dir={temp / 'worker'}"],
+            [
+                f"--address={address}",
+                "--num-cpus=1",
+                f"--temp-dir={temp / 'worker'}",
+                "--min-worker-port=23000",
+                "--max-worker-port=25999",
+            ],
             temp / "worker.log",
         )
         _wait_for_nodes(address, 2, time.monotonic() + 180)

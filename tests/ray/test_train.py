@@ -4,11 +4,14 @@ replaced and training continues from the last checkpoint; bad requests fail fast
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +128,61 @@ def test_user_errors_in_workers_reach_the_caller(ray_session: Any, table: tuple[
         )
     [run] = get_workspace().list_runs("default")
     assert run.status == "failed"
+
+
+def marks_epochs(folder: Path) -> Callback:
+    """A callback that leaves a file for every epoch rank 0 ends, for a test to wait on."""
+
+    class MarkEpochs(Callback):
+        def on_epoch_end(self, state: Any, at: int, logs: dict[str, float]) -> None:
+            import ray.train
+
+            if ray.train.get_context().get_world_rank() == 0:
+                (folder / f"epoch-{at}").touch()
+
+    return MarkEpochs()
+
+
+@pytest.mark.timeout(600)
+def test_an_interrupted_fit_frees_the_cluster(
+    ray_session: Any, table: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """Ctrl-C in a notebook while the workers train: the workers stop, not when Python exits."""
+    train, valid = table
+
+    def interrupt_after_two_epochs() -> None:
+        deadline = time.monotonic() + 400
+        while not (tmp_path / "epoch-1").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # the epochs' checkpoints reach the driver
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_after_two_epochs, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        lepton.train(
+            create_model("mlp"),
+            train,
+            valid,
+            epochs=10_000,
+            callbacks=[marks_epochs(tmp_path)],
+            backend="ray",
+            verbose=0,
+        )
+
+    deadline = time.monotonic() + 60
+    while ray_session.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ray_session.available_resources().get("CPU", 0) == 2
+    [killed] = get_workspace().list_runs("default")
+    assert killed.status == "killed"
+
+    # and the interrupted run continues from its last checkpoint
+    epochs = int(killed.tags["lepton.checkpoint_epoch"]) + 3
+    result = lepton.train(
+        create_model("mlp"), train, valid, epochs=epochs, backend="ray", resume=True, verbose=0
+    )
+    assert result.run_id == killed.id and get_workspace().get_run(killed.id).status == "finished"
+    assert steps(result.run_id, "loss") == list(range(epochs))
 
 
 @pytest.mark.timeout(900)

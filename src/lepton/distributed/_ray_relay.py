@@ -37,6 +37,7 @@ class Relay:
         self.events: list[Event] = []
         self.latest = resume_state
         self.result: dict[str, Any] | None = None
+        self.controller: Any = None  # Ray Train's controller of the run, to abort it
 
     def put(self, event: Event) -> None:
         self.events.append(event)
@@ -62,6 +63,12 @@ class Relay:
 
     def get_result(self) -> dict[str, Any] | None:
         return self.result
+
+    def keep_controller(self, controller: Any) -> None:
+        self.controller = controller
+
+    def get_controller(self) -> Any:
+        return self.controller
 
 
 class RelayContext(FitContext):

@@ -65,6 +65,9 @@ def ray_settings() -> dict[str, Any]:
     return settings
 
 
+LOOPBACK = "127.0.0.1"
+
+
 def connect(address: str | None = None) -> ModuleType:
     """Join the Ray cluster (``address``, else the configured one, else a new local one).
 
@@ -83,7 +86,13 @@ def connect(address: str | None = None) -> ModuleType:
         if address:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         else:
-            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            # a cluster of our own listens on loopback only, as Lepton's servers do by default
+            ray.init(
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                _node_ip_address=LOOPBACK,
+            )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"at {address}" if address else "on this machine"
         raise BackendError(

@@ -9,6 +9,7 @@ as a local fit, and the fitted model is copied into the caller's ``model`` in pl
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -18,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from lepton.distributed._ray_relay import PROGRESS_EVERY_S, Applier, Relay
 from lepton.distributed._ray_session import require_resources
 from lepton.errors import BackendError
+
+#: how long Ray Train may take to abort a run (stop its workers) before its actor is killed
+ABORT_WAIT_S = 30.0
 
 if TYPE_CHECKING:
     from lepton.data import Dataset
@@ -92,8 +96,16 @@ def _fit_torch(
             failure_config=FailureConfig(max_failures=backend.max_failures),
         ),
     )
+    # the trainer runs in an actor on this node, which hands the run's controller to the relay:
+    # an interrupted wait here (Ctrl-C, a timeout) aborts the run through it (see _abort)
+    owner = (
+        ray.remote(num_cpus=0, max_restarts=0)(TrainerOwner)
+        .options(scheduling_strategy=_this_node(ray))
+        .remote()
+    )
+    fit = owner.fit.remote(trainer, relay)
     try:
-        failure = _run_draining(ray, relay, applier, trainer.fit)
+        failure = _run_draining(ray, relay, applier, lambda: _raise(ray.get(fit)))
         _tag_run(
             {
                 "ray.worker_nodes": ",".join(applier.nodes[r] for r in sorted(applier.nodes)),
@@ -113,6 +125,7 @@ def _fit_torch(
             ) from failure
         state = ray.get(relay.get_result.remote())
     finally:
+        _abort(ray, owner, relay, fit)
         ray.kill(relay)
         shutil.rmtree(storage, ignore_errors=True)
     if state is None:
@@ -139,10 +152,12 @@ def _fit_in_task(
     task = ray.remote(num_cpus=backend.cpus_per_worker, max_retries=backend.max_failures)(fit_task)
     progress = ctx.progress is not None and not getattr(ctx.progress, "silent", False)
     ref = task.remote(model, train, valid, relay, progress)
+    outcome: list[Any] = []
     try:
-        outcome: list[Any] = []
         failure = _run_draining(ray, relay, applier, lambda: outcome.append(ray.get(ref)))
     finally:
+        if not outcome:  # the wait here was interrupted: stop the task too
+            ray.cancel(ref, force=True)
         ray.kill(relay)
     if failure is not None:
         raise BackendError(
@@ -176,6 +191,52 @@ def _run_draining(ray: Any, relay: Any, applier: Applier, work: Any) -> BaseExce
         applier.apply(ray.get(relay.drain.remote()))
     applier.apply(ray.get(relay.drain.remote()))
     return failure[0] if failure else None
+
+
+class TrainerOwner:
+    """The actor that calls ``trainer.fit()``; what the fit fails with comes back as a value."""
+
+    def fit(self, trainer: Any, relay: Any) -> BaseException | None:
+        import ray
+
+        # Ray Train passes the run's controller to this hook when fit() runs in a main thread,
+        # as in an actor, to abort the run on Ctrl-C; here the driver gets it, through the relay
+        trainer._register_sigint_handler = lambda controller: ray.get(
+            relay.keep_controller.remote(controller)
+        )
+        try:
+            trainer.fit()
+        except Exception as exc:
+            return exc
+        return None
+
+
+def _abort(ray: Any, owner: Any, relay: Any, fit: Any) -> None:
+    """Stop a fit still running on the cluster, then its actor.
+
+    Ray Train's abort stops the workers and removes their placement group. Killing the actor
+    alone would leave the group holding its CPUs while this process lives: a group outlives
+    its dead creator until the creator's job ends too, and Ray Train's cleaner of such groups
+    asks the dashboard, which a cluster may not run.
+    """
+    if not ray.wait([fit], timeout=0)[0]:
+        controller = ray.get(relay.get_controller.remote())
+        if controller is not None:
+            with contextlib.suppress(Exception):  # the abort ends the controller's process
+                ray.get(controller.abort.remote(), timeout=ABORT_WAIT_S)
+    ray.kill(owner)
+
+
+def _this_node(ray: Any) -> Any:
+    """Keep the trainer's actor on the driver's node (the trainer's storage is a local dir)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+
+
+def _raise(error: BaseException | None) -> None:
+    if error is not None:
+        raise error
 
 
 def _tag_run(values: dict[str, Any], params: bool = False) -> None:
