@@ -113,8 +113,16 @@ def cluster_left_free() -> Iterator[None]:
         if ray.available_resources().get("CPU", 0) >= ray.cluster_resources().get("CPU", 0):
             return
         time.sleep(1)
+    from ray._private import state
+
+    actors = sorted(
+        a["ActorClassName"] for a in state.actors().values() if a.get("State") == "ALIVE"
+    )
     left = _remove_leftovers(ray)
-    warnings.warn(f"the Ray session's cluster was left busy; removed: {left}", stacklevel=1)
+    warnings.warn(
+        f"the Ray session's cluster was left busy; removed: {left}; actors alive: {actors}",
+        stacklevel=1,
+    )
 
 
 def _remove_leftovers(ray: Any) -> list[str]:

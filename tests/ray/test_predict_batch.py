@@ -4,6 +4,7 @@ same parts the local backend writes, and a resume picks up by chunk."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,9 @@ def test_the_cli_takes_backend_ray(ray_session: Any, bundle: Path, table: Any) -
     assert answer["backend"] == "ray" and answer["chunks_scored"] == 2 and answer["rows"] == 150
 
 
-def test_a_failing_chunk_on_ray_keeps_the_finished_ones(ray_backend: str, table: Any) -> None:
+def test_a_failing_chunk_on_ray_keeps_the_finished_ones(
+    ray_backend: str, ray_session: Any, table: Any
+) -> None:
     model = lepton.create_model("logistic_regression").fit(table)
     lepton.save_model(model, "model.lepton")
     frame = table.to_pandas()
@@ -99,3 +102,8 @@ def test_a_failing_chunk_on_ray_keeps_the_finished_ones(ray_backend: str, table:
     ):
         lepton.predict_batch("model.lepton", frame, output="scores", batch_size=50, workers=1)
     assert "part-00002.parquet" not in parts("scores")
+    # and the failed execution's actors are gone: their CPUs are free for the next work
+    deadline = time.monotonic() + 30
+    while ray_session.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ray_session.available_resources().get("CPU", 0) == 2

@@ -8,6 +8,7 @@ only compute. The scorer class comes from the caller, so this package knows noth
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,20 +40,46 @@ def score_on_ray(
     ray = backend.connect()
     require_resources(cpus=backend.cpus_per_worker, what="A batch-scoring worker")
     with _quiet(ray):
-        # one block per input batch: Ray hands each actor whole chunks where it can
-        dataset = ray.data.from_pandas(list(batches))
-        scored = dataset.map_batches(
-            scorer,
-            fn_constructor_args=tuple(scorer_args),
-            batch_format="pandas",
-            batch_size=max(len(b) for b in batches),
-            # start with one actor and grow to ``workers`` as CPUs allow: a fixed pool would
-            # wait forever for CPUs that other work on the cluster holds
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
-            num_cpus=backend.cpus_per_worker,
-        )
+        failure = _run(ray, backend, batches, scorer, scorer_args, workers, on_batch)
+    if failure is not None:
+        # a failed execution keeps its actors, and their CPUs, while anything refers to their
+        # handles: its frames are gone with _run and the error's tracebacks, the rest is cycles
+        gc.collect()
+        raise failure
+
+
+def _run(
+    ray: Any,
+    backend: RayBackend,
+    batches: Sequence[pd.DataFrame],
+    scorer: type,
+    scorer_args: Sequence[Any],
+    workers: int,
+    on_batch: Callable[[pd.DataFrame], None],
+) -> BaseException | None:
+    """Score every batch; what failed, without its tracebacks (returned, not raised)."""
+    # one block per input batch: Ray hands each actor whole chunks where it can
+    dataset = ray.data.from_pandas(list(batches))
+    scored = dataset.map_batches(
+        scorer,
+        fn_constructor_args=tuple(scorer_args),
+        batch_format="pandas",
+        batch_size=max(len(b) for b in batches),
+        # start with one actor and grow to ``workers`` as CPUs allow: a fixed pool would wait
+        # forever for CPUs that other work on the cluster holds
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
+        num_cpus=backend.cpus_per_worker,
+    )
+    try:
         for batch in scored.iter_batches(batch_format="pandas", batch_size=None):
             on_batch(batch)
+    except Exception as exc:
+        error: BaseException | None = exc
+        while error is not None:
+            error.__traceback__ = None
+            error = error.__cause__ or error.__context__
+        return exc
+    return None
 
 
 @contextmanager
