@@ -185,6 +185,26 @@ def test_an_interrupted_fit_frees_the_cluster(
     assert steps(result.run_id, "loss") == list(range(epochs))
 
 
+@pytest.mark.timeout(600)
+def test_a_fit_that_waits_for_cpus_says_so(
+    ray_session: Any, table: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, valid = table
+
+    class Holder:  # built here: Ray ships it by value (workers cannot import this module)
+        def ready(self) -> bool:
+            return True
+
+    holder = ray_session.remote(num_cpus=1)(Holder).remote()
+    ray_session.get(holder.ready.remote())
+    threading.Timer(5, lambda: ray_session.kill(holder)).start()
+    result = lepton.train(create_model("mlp"), train, valid, epochs=1, backend="ray", verbose=2)
+
+    out = capsys.readouterr().out
+    assert "on 2 Ray worker(s) waits for 2 CPU(s) (1 free now): other work" in out
+    assert get_workspace().get_run(result.run_id).status == "finished"
+
+
 @pytest.mark.timeout(900)
 def test_a_killed_worker_is_replaced_and_training_continues_from_the_checkpoint(
     ray_session: Any, table: tuple[Any, Any], tmp_path: Path

@@ -136,3 +136,23 @@ def require_resources(*, cpus: float = 0, gpus: float = 0, what: str = "this wor
             f"{what} asks for {cpus:g} CPU(s) but the Ray cluster has {have_cpus:g}. Ask for "
             "fewer workers (num_workers=) or CPUs per worker, or add nodes to the cluster."
         )
+
+
+def busy_notice(*, cpus: float = 0, gpus: float = 0, what: str = "this work") -> str | None:
+    """A line for the user when other work holds resources this work needs now (None: free).
+
+    Ray waits for them without a word (Ray Train retries its worker group forever), so a fit
+    on a busy cluster would look stuck.
+    """
+    free = connect().available_resources()
+    short = [
+        f"{need:g} {name}(s) ({float(free.get(name, 0)):g} free now)"
+        for name, need in (("CPU", cpus), ("GPU", gpus))
+        if need > float(free.get(name, 0))
+    ]
+    if not short:
+        return None
+    return (
+        f"{what} waits for {' and '.join(short)}: other work on the Ray cluster holds them; it "
+        "starts when they are free (interrupt to stop)."
+    )

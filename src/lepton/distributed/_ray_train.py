@@ -17,7 +17,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from lepton.distributed._ray_relay import PROGRESS_EVERY_S, Applier, Relay
-from lepton.distributed._ray_session import require_resources
+from lepton.distributed._ray_session import busy_notice, require_resources
 from lepton.errors import BackendError
 
 #: how long Ray Train may take to abort a run (stop its workers) before its actor is killed
@@ -58,11 +58,12 @@ def _fit_torch(
     from lepton.training._callbacks import ModelCheckpoint
 
     workers = backend.num_workers
-    require_resources(
-        cpus=workers * backend.cpus_per_worker,
-        gpus=workers if backend.use_gpu else 0,
-        what=f"Training {model.name} on {workers} Ray worker(s)",
-    )
+    needs = {"cpus": workers * backend.cpus_per_worker, "gpus": workers if backend.use_gpu else 0}
+    what = f"Training {model.name} on {workers} Ray worker(s)"
+    require_resources(**needs, what=what)
+    notice = busy_notice(**needs, what=what)
+    if notice is not None and ctx.progress is not None:
+        ctx.progress.status(notice)
     _tag_run({"ray.num_workers": workers, "ray.use_gpu": backend.use_gpu}, params=True)
     # checkpoints are saved by the driver (into the run's artifacts); user callbacks such as
     # EarlyStopping run in every worker, where they see the loop's state
