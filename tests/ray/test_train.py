@@ -7,11 +7,13 @@ from __future__ import annotations
 import _thread
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,16 @@ def test_user_errors_in_workers_reach_the_caller(ray_session: Any, table: tuple[
     assert run.status == "failed"
 
 
+@pytest.fixture
+def ctrl_c() -> Iterator[Callable[[], None]]:
+    """Ctrl-C from another thread: KeyboardInterrupt in the main thread. Python's SIGINT handler
+    is put in place for the test: a process started in the background ignores SIGINT, and then
+    the interrupt would do nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield _thread.interrupt_main
+    signal.signal(signal.SIGINT, previous)
+
+
 def marks_epochs(folder: Path) -> Callback:
     """A callback that leaves a file for every epoch rank 0 ends, for a test to wait on."""
 
@@ -145,7 +157,7 @@ def marks_epochs(folder: Path) -> Callback:
 
 @pytest.mark.timeout(600)
 def test_an_interrupted_fit_frees_the_cluster(
-    ray_session: Any, table: tuple[Any, Any], tmp_path: Path
+    ray_session: Any, table: tuple[Any, Any], tmp_path: Path, ctrl_c: Callable[[], None]
 ) -> None:
     """Ctrl-C in a notebook while the workers train: the workers stop, not when Python exits."""
     train, valid = table
@@ -155,7 +167,7 @@ def test_an_interrupted_fit_frees_the_cluster(
         while not (tmp_path / "epoch-1").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(1)  # the epochs' checkpoints reach the driver
-        _thread.interrupt_main()
+        ctrl_c()
 
     threading.Thread(target=interrupt_after_two_epochs, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
@@ -183,6 +195,32 @@ def test_an_interrupted_fit_frees_the_cluster(
     )
     assert result.run_id == killed.id and get_workspace().get_run(killed.id).status == "finished"
     assert steps(result.run_id, "loss") == list(range(epochs))
+
+
+@pytest.mark.timeout(300)
+def test_an_interrupted_task_fit_frees_the_cluster(
+    ray_session: Any, table: tuple[Any, Any], ctrl_c: Callable[[], None]
+) -> None:
+    train, valid = table
+
+    def interrupt_once_the_task_runs() -> None:
+        deadline = time.monotonic() + 200
+        while ray_session.available_resources().get("CPU", 0) > 1:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
+        time.sleep(2)  # into the boosting rounds
+        ctrl_c()
+
+    threading.Thread(target=interrupt_once_the_task_runs, daemon=True).start()
+    endless = create_model("lightgbm", n_estimators=10_000_000, early_stopping_rounds=None)
+    with pytest.raises(KeyboardInterrupt):
+        lepton.train(endless, train, valid, backend="ray", verbose=0)
+
+    deadline = time.monotonic() + 30
+    while ray_session.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ray_session.available_resources().get("CPU", 0) == 2
 
 
 @pytest.mark.timeout(600)
