@@ -194,7 +194,10 @@ def test_an_interrupted_fit_frees_the_cluster(
         create_model("mlp"), train, valid, epochs=epochs, backend="ray", resume=True, verbose=0
     )
     assert result.run_id == killed.id and get_workspace().get_run(killed.id).status == "finished"
-    assert steps(result.run_id, "loss") == list(range(epochs))
+    assert len(result.history["loss"]) == epochs
+    # every epoch is in the run (the killed fit may also have logged epochs after its last
+    # checkpoint: the driver applies reports while it saves the checkpoints before them)
+    assert set(steps(result.run_id, "loss")) >= set(range(epochs))
 
 
 @pytest.mark.timeout(300)
