@@ -39,6 +39,9 @@ _CLUSTER_TEMPS: list[Path] = []
 _LOG_SIGNS = ("error", "traceback", "timed out", "timeout", "failed", "killed")
 
 
+_STARTED = pytest.StashKey[float]()  # when each test began: its logs are newer
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """A failed Ray test shows the lines of the clusters' logs that look like trouble: Ray's
@@ -50,9 +53,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if tail:
             report.sections.append(("Ray logs (lines that look like trouble)", tail))
     return report
-
-
-_STARTED = pytest.StashKey[float]()
 
 
 @pytest.hookimpl(tryfirst=True)
